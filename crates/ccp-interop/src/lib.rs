@@ -1,0 +1,1 @@
+//! Shared helpers for the interoperability tests against portus and libccp.

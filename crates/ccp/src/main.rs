@@ -1,0 +1,3 @@
+//! The `ccp` command-line tool.
+
+fn main() {}
