@@ -57,9 +57,14 @@ fn check_hostile(b: &[u8]) -> Result<(), TestCaseError> {
                 prop_assert!(!e.to_string().is_empty());
             }
         }
+        // The splitter makes progress (every frame is ≥ 8 bytes) and never panics.
+        let mut frames = 0usize;
         for item in Splitter::new(b, opts) {
-            if let Ok(v) = item {
-                let _ = v.to_message();
+            frames += 1;
+            prop_assert!(frames <= b.len() / HEADER_LEN + 1);
+            match item {
+                Ok(v) => prop_assert!(opts.accept.allows(v.to_message().msg_type())),
+                Err(e) => prop_assert!(e.libccp_code() < 0),
             }
         }
     }
