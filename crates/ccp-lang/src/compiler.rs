@@ -241,7 +241,11 @@ impl Cx<'_> {
         let controls = decls.iter().filter(|d| !d.is_report());
         let mut defs: Vec<(String, Operand, Operand)> = Vec::new();
         for (class, list, max) in [
-            (VarClass::Report, reports.collect::<Vec<_>>(), MAX_REPORT_VARS),
+            (
+                VarClass::Report,
+                reports.collect::<Vec<_>>(),
+                MAX_REPORT_VARS,
+            ),
             (VarClass::Control, controls.collect(), MAX_CONTROL_VARS),
         ] {
             for (i, d) in list.into_iter().enumerate() {
@@ -552,7 +556,8 @@ impl Cx<'_> {
                 let (opcode, operand_ty, result_ty) = match op {
                     BinOp::Bind => return self.assign(op_text, left, right, e.span),
                     BinOp::If | BinOp::NotIf | BinOp::Ewma => {
-                        return self.err(ErrorKind::ConditionalOutsideBind(op_text.clone()), e.span);
+                        return self
+                            .err(ErrorKind::ConditionalOutsideBind(op_text.clone()), e.span);
                     }
                     BinOp::Add => (Op::Add, ValType::Num, ValType::Num),
                     BinOp::Sub => (Op::Sub, ValType::Num, ValType::Num),
@@ -592,7 +597,10 @@ impl Cx<'_> {
         span: Span,
     ) -> Result<Val, CompileError> {
         let ExprKind::Name(tname) = &target.kind else {
-            return self.err(ErrorKind::AssignToNonVariable(op_text.to_string()), target.span);
+            return self.err(
+                ErrorKind::AssignToNonVariable(op_text.to_string()),
+                target.span,
+            );
         };
         let existed = self.scope.has(tname);
         let t = self.name(tname, target.span)?;

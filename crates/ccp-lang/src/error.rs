@@ -164,9 +164,7 @@ pub enum ErrorKind {
 
     // ---- limits --------------------------------------------------------------------
     /// A literal the wire encoding cannot carry.
-    #[error(
-        "literal {0} is too large: immediates must be below 2^31 (2147483648) or `+infinity`"
-    )]
+    #[error("literal {0} is too large: immediates must be below 2^31 (2147483648) or `+infinity`")]
     ImmediateTooLarge(u64),
     /// More than 6 locals.
     #[error("too many local variables: at most {max} are allowed (`{name}` would be one more)")]
@@ -225,7 +223,10 @@ impl CompileError {
 
     /// `LINE:COL: message` followed by the source line and the caret line.
     pub fn render(&self) -> String {
-        format!("{}:{}: {}\n{}", self.line, self.col, self.kind, self.snippet)
+        format!(
+            "{}:{}: {}\n{}",
+            self.line, self.col, self.kind, self.snippet
+        )
     }
 
     /// Like [`render`](Self::render), prefixed with a file name:

@@ -46,7 +46,10 @@ pub fn is_word_char(c: char) -> bool {
 }
 
 fn is_sym_char(c: char) -> bool {
-    matches!(c, '+' | '-' | '*' | '/' | '=' | '<' | '>' | '&' | '|' | ':' | '!')
+    matches!(
+        c,
+        '+' | '-' | '*' | '/' | '=' | '<' | '>' | '&' | '|' | ':' | '!'
+    )
 }
 
 /// Split `src` into tokens with their spans. Comments and whitespace are dropped.

@@ -290,7 +290,10 @@ impl Parser<'_> {
     }
 
     fn when_clause(&self, items: Vec<Sx>, span: Span) -> Result<When, CompileError> {
-        let head = Span::new(span.start, items.first().map_or(span.start + 1, |h| h.span().end));
+        let head = Span::new(
+            span.start,
+            items.first().map_or(span.start + 1, |h| h.span().end),
+        );
         let mut it = items.into_iter().skip(1);
         let Some(cond_sx) = it.next() else {
             return self.err(ErrorKind::MissingCondition, head);
@@ -366,14 +369,20 @@ impl Parser<'_> {
         }
         let Some(op) = BinOp::from_spelling(&text) else {
             let hint = match text.as_str() {
-                ">=" | "<=" => Some("the language has no `>=`/`<=`; combine `>`/`<` and `==` with `||`"),
+                ">=" | "<=" => {
+                    Some("the language has no `>=`/`<=`; combine `>`/`<` and `==` with `||`")
+                }
                 "!=" => Some("the language has no `!=`; write `(|| (< a b) (> a b))`"),
                 "=" => Some("assignment is `:=` and comparison is `==`"),
-                "!" | "not" => Some("there is no negation operator; use `!if` or invert the comparison"),
+                "!" | "not" => {
+                    Some("there is no negation operator; use `!if` or invert the comparison")
+                }
                 _ => None,
             };
             return match hint {
-                Some(hint) => self.err(ErrorKind::UnknownOperatorHint { op: text, hint }, head_span),
+                Some(hint) => {
+                    self.err(ErrorKind::UnknownOperatorHint { op: text, hint }, head_span)
+                }
                 None => self.err(ErrorKind::UnknownOperator(text), head_span),
             };
         };

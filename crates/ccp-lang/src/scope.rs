@@ -267,7 +267,10 @@ mod tests {
             Some(Operand::new(RegKind::Primitive, 13))
         );
         assert_eq!(s.report("acked").map(|v| v.index), Some(0));
-        assert_eq!(s.report("Report.acked").map(|v| v.short_name()), Some("acked"));
+        assert_eq!(
+            s.report("Report.acked").map(|v| v.short_name()),
+            Some("acked")
+        );
         assert!(s.report("ctl").is_none());
         assert_eq!(
             s.update_target("Cwnd"),
@@ -293,8 +296,14 @@ mod tests {
             s.update_target("__eventFlag"),
             Err(FieldError::Reserved("__eventFlag".into()))
         );
-        assert_eq!(s.update_target("nope"), Err(FieldError::Unknown("nope".into())));
-        assert_eq!(s.get("ctl").and_then(Var::datapath_default), Some(0xFFFF_FFFF));
+        assert_eq!(
+            s.update_target("nope"),
+            Err(FieldError::Unknown("nope".into()))
+        );
+        assert_eq!(
+            s.get("ctl").and_then(Var::datapath_default),
+            Some(0xFFFF_FFFF)
+        );
         assert_eq!(
             s.name_of(Operand::new(RegKind::VolatileReport, 0)),
             Some("Report.acked")

@@ -75,10 +75,7 @@ pub fn snippet(src: &str, span: Span) -> String {
     let start = span.start.min(src.len());
     let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
     let end = span.end.clamp(start, line_end);
-    let width = src
-        .get(start..end)
-        .map_or(1, |s| s.chars().count())
-        .max(1);
+    let width = src.get(start..end).map_or(1, |s| s.chars().count()).max(1);
     format!("{line}\n{prefix}{}\n", "^".repeat(width))
 }
 

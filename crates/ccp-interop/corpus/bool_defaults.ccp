@@ -1,0 +1,22 @@
+(def
+    (Report
+        (volatile timedout false)
+        (sawLoss false)
+        (volatile always true)
+    )
+    (armed true)
+    (volatile pulse false)
+)
+(when true
+    (:= Report.timedout Flow.was_timeout)
+    (:= Report.sawLoss (|| Report.sawLoss (> Ack.lost_pkts_sample 0)))
+    (:= pulse (&& armed (> Ack.packets_acked 2)))
+    (fallthrough)
+)
+(when (&& Report.always (|| Report.timedout (&& pulse true)))
+    (:= armed false)
+    (report)
+)
+(when (&& armed true)
+    (:= Report.always true)
+)

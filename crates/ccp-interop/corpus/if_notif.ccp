@@ -1,0 +1,22 @@
+(def
+    (Report
+        (volatile lowest +infinity)
+        (volatile highest 0)
+        (volatile lossy false)
+        (volatile smooth 0)
+    )
+    (lastRtt 0)
+    (volatile spikes 0)
+)
+(when true
+    (:= Report.lowest (if (< Flow.rtt_sample_us Report.lowest) Flow.rtt_sample_us))
+    (:= Report.highest (!if (< Flow.rtt_sample_us Report.highest) Flow.rtt_sample_us))
+    (:= Report.lossy (if (> Ack.lost_pkts_sample 0) true))
+    (:= Report.smooth (ewma 8 Flow.rtt_sample_us))
+    (:= spikes (if (> Flow.rtt_sample_us (* lastRtt 2)) (+ spikes 1)))
+    (:= lastRtt (ewma 5 Flow.rtt_sample_us))
+    (fallthrough)
+)
+(when (|| Report.lossy (> spikes 3))
+    (report)
+)

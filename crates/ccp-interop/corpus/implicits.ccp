@@ -1,0 +1,21 @@
+(def
+    (Report
+        (volatile cwnd 0)
+        (volatile rate 0)
+        (volatile micros 0)
+    )
+    (target 14600)
+)
+(when true
+    (:= Report.cwnd Cwnd)
+    (:= Report.rate Rate)
+    (:= Report.micros Micros)
+    (:= Cwnd (max Cwnd target))
+    (:= Rate (* (/ Cwnd (max Flow.rtt_sample_us 1)) 1000000))
+    (fallthrough)
+)
+(when (> Micros 100000)
+    (:= Micros 0)
+    (:= target (+ target 1460))
+    (report)
+)

@@ -1,0 +1,10 @@
+(def (Report.rtt 0) (Report.acked 0) (Report.timeout false))
+(when true
+    (:= Report.rtt Flow.rtt_sample_us)
+    (:= Report.acked (+ Report.acked Ack.bytes_acked))
+    (:= Report.timeout Flow.was_timeout)
+    (fallthrough)
+)
+(when (> Micros Flow.rtt_sample_us)
+    (report)
+)

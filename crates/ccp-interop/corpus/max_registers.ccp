@@ -1,0 +1,22 @@
+(def
+    (Report
+        (r0 0) (r1 1) (r2 2) (r3 3) (r4 4) (r5 5) (r6 6) (r7 7)
+        (volatile r8 8) (volatile r9 9) (volatile r10 10) (volatile r11 11)
+        (volatile r12 12) (volatile r13 13) (volatile r14 14) (volatile r15 15)
+    )
+    (c0 0) (c1 1) (c2 2) (c3 3) (c4 4) (c5 5) (c6 6) (c7 7)
+    (volatile c8 8) (volatile c9 9) (volatile c10 10) (volatile c11 11)
+    (volatile c12 12) (volatile c13 13) (volatile c14 14) (volatile c15 15)
+)
+(when true
+    (:= Report.r0 (+ Report.r0 c0))
+    (:= Report.r7 (+ Report.r7 c7))
+    (:= Report.r8 (+ Report.r8 c8))
+    (:= Report.r15 (+ Report.r15 c15))
+    (:= c15 (+ c15 1))
+    (:= c0 (+ c0 1))
+    (fallthrough)
+)
+(when (> c0 5)
+    (report)
+)

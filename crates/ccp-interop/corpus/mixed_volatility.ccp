@@ -1,0 +1,22 @@
+(def
+    (volatile Report.oldVolatile 0)
+    (Report.oldSticky 0)
+    (volatile perReport 0)
+    (Report
+        (volatile fresh 0)
+        (sticky 0)
+    )
+    (total 0)
+)
+(when true
+    (:= Report.oldVolatile (+ Report.oldVolatile 1))
+    (:= Report.oldSticky (+ Report.oldSticky 1))
+    (:= Report.fresh (+ Report.fresh Ack.packets_acked))
+    (:= Report.sticky (+ Report.sticky Ack.packets_acked))
+    (:= perReport (+ perReport 1))
+    (:= total (+ total 1))
+    (fallthrough)
+)
+(when (> perReport 4)
+    (report)
+)

@@ -1,0 +1,22 @@
+(def
+    (Report
+        (volatile sum 0)
+        (volatile diff 0)
+        (volatile prod 0)
+        (volatile quot 0)
+        (volatile seen false)
+    )
+    (n 0)
+)
+(when true
+    (bind n (add n 1))
+    (bind Report.sum (add Report.sum Ack.bytes_acked))
+    (bind Report.diff (sub (max Ack.bytes_acked 10) 10))
+    (bind Report.prod (mul (min n 100) 2))
+    (bind Report.quot (div Report.sum (max n 1)))
+    (bind Report.seen (or (gt n 5) (lt n 2)))
+    (fallthrough)
+)
+(when (and (eq (div n 4) 2) (or Report.seen false))
+    (report)
+)

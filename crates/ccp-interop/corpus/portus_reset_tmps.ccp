@@ -1,0 +1,5 @@
+(def (Report.foo 0))
+(when (> (+ 1 2) 3)
+    (bind Report.foo (+ (+ 1 2) 3))
+    (bind Report.foo (+ (+ 4 5) 6))
+)

@@ -1,0 +1,6 @@
+(def (Control.number 0) (Report.value 0))
+(when (> Control.number 0)
+    (:= Report.value Control.number)
+    (:= Control.numer 0)
+    (report)
+)

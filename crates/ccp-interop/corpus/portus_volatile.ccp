@@ -1,0 +1,20 @@
+(def
+    (volatile foo1 0)
+    (Report
+        (volatile foo 0)
+        (bar 0)
+        (volatile sum 0)
+    )
+    (bar1 0)
+)
+(when true
+    (:= Report.foo (+ Report.foo 1))
+    (:= Report.bar (+ Report.bar 1))
+    (:= foo1 (+ foo1 1))
+    (:= bar1 (+ bar1 1))
+    (:= Report.sum (+ foo1 bar1))
+    (fallthrough)
+)
+(when (== Report.foo 10)
+    (report)
+)

@@ -1,0 +1,23 @@
+(def
+    (Report
+        (volatile acked 0)
+        (volatile loss 0)
+        (volatile rtt 0)
+    )
+    (maxCwnd 1000000)
+)
+(when true
+    (:= Report.acked (+ Report.acked Ack.bytes_acked))
+    (:= Report.loss (+ Report.loss Ack.lost_pkts_sample))
+    (:= Report.rtt Flow.rtt_sample_us)
+    (:= Cwnd (min (+ Cwnd Ack.bytes_acked) maxCwnd))
+    (fallthrough)
+)
+(when (> Report.loss 0)
+    (report)
+    (:= Micros 0)
+)
+(when (> Micros Report.rtt)
+    (report)
+    (:= Micros 0)
+)

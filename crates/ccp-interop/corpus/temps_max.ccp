@@ -1,0 +1,5 @@
+(def (Report (volatile deep 0)))
+(when (&& (&& (> Ack.bytes_acked 0) (< Ack.bytes_acked 100000)) (|| (== Ack.packets_acked 1) (> Ack.packets_acked 1)))
+    (:= Report.deep (+ (+ (+ (+ 1 2) (+ 3 4)) (+ (+ 5 6) (+ 7 Ack.packets_acked))) 0))
+    (report)
+)
