@@ -1,0 +1,95 @@
+//! The fractional buffer (controlled queue), spec §1.5.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::module::{Ctx, Module, Out};
+use crate::packet::{Batch, MAX_BURST};
+
+/// Error of [`Trigger::set`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TriggerError {
+    /// The requested trigger exceeds the batch size.
+    #[error("trigger {0} out of range 0..=32")]
+    OutOfRange(u32),
+}
+
+/// Shared, atomically updated trigger of a fractional buffer.
+#[derive(Debug, Default)]
+pub struct Trigger(AtomicU32);
+
+impl Trigger {
+    /// Current trigger.
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Set the trigger (validates the *new* value; reference bug §7 item 6 fixed).
+    pub fn set(&self, q: u32) -> Result<(), TriggerError> {
+        if q as usize > MAX_BURST {
+            return Err(TriggerError::OutOfRange(q));
+        }
+        self.0.store(q, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Fractional buffer: re-batches arriving packets into batches of exactly `q` packets.
+///
+/// No task and no timer: it only acts when a batch arrives. With `q = 0` it is a
+/// bypass (after flushing any residue first).
+pub struct FractionalBuffer {
+    buf: Batch,
+    trigger: Arc<Trigger>,
+}
+
+impl FractionalBuffer {
+    /// A buffer driven by `trigger`.
+    pub fn new(trigger: Arc<Trigger>) -> Self {
+        FractionalBuffer {
+            buf: Vec::with_capacity(MAX_BURST),
+            trigger,
+        }
+    }
+
+    /// Packets currently held.
+    pub fn occupancy(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Process one arriving batch, pushing every released batch into `emit` in order.
+    pub fn push_batch(&mut self, batch: Batch, mut emit: impl FnMut(Batch)) {
+        let q = self.trigger.get() as usize;
+        if q == 0 {
+            if !self.buf.is_empty() {
+                emit(std::mem::replace(&mut self.buf, Vec::with_capacity(MAX_BURST)));
+            }
+            if !batch.is_empty() {
+                emit(batch);
+            }
+            return;
+        }
+        if self.buf.len() > q {
+            emit(std::mem::replace(&mut self.buf, Vec::with_capacity(MAX_BURST)));
+        }
+        let mut remaining = batch.len();
+        let mut incoming = batch.into_iter();
+        while self.buf.len() + remaining >= q {
+            let need = q - self.buf.len();
+            self.buf.extend(incoming.by_ref().take(need));
+            remaining -= need;
+            emit(std::mem::replace(&mut self.buf, Vec::with_capacity(MAX_BURST)));
+        }
+        self.buf.extend(incoming);
+    }
+}
+
+impl Module for FractionalBuffer {
+    fn class(&self) -> &'static str {
+        "FractionalBuffer"
+    }
+
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _igate: usize, batch: Batch, out: &mut Out) {
+        self.push_batch(batch, |b| out.emit(0, b));
+    }
+}
