@@ -483,3 +483,18 @@ fn generator_mostly_produces_programs_portus_accepts() {
         .count();
     assert!(accepted >= 150, "portus accepted only {accepted}/200");
 }
+
+#[test]
+#[ignore = "stress: run with --ignored"]
+fn stress_random_programs_vs_portus() {
+    let (mut compared, mut skipped) = (0u64, 0u64);
+    for seed in 0..200_000u64 {
+        let src = Gen::program(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        match compare(&src, &[]) {
+            Ok(None) => compared += 1,
+            Ok(Some(why)) => panic!("{why}\n--- program ---\n{src}"),
+            Err(_) => skipped += 1,
+        }
+    }
+    println!("stress: {compared} programs byte-identical, {skipped} rejected by portus");
+}

@@ -83,6 +83,9 @@ pub enum ErrorKind {
     /// A symbol such as `-` where a value was expected.
     #[error("unexpected `{0}`: an operator must come right after `(`")]
     StrayOperator(String),
+    /// `-5` and the like.
+    #[error("negative numbers are not supported: values are unsigned 64-bit integers")]
+    NegativeNumber,
     /// `(reset)`, removed from the language in 2018.
     #[error("`(reset)` was removed from the language; write `(:= Micros 0)` to restart the timer")]
     ResetRemoved,

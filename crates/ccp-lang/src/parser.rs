@@ -386,6 +386,20 @@ impl Parser<'_> {
                 None => self.err(ErrorKind::UnknownOperator(text), head_span),
             };
         };
+        // A stray symbol among the operands (`(- 0 -5)`) is a better thing to report
+        // than the operand count it causes.
+        for (k, sx) in rest.iter().enumerate() {
+            if let Sx::Atom(Token::Sym(s), sspan) = sx {
+                let negative = s == "-"
+                    && matches!(rest.get(k + 1), Some(Sx::Atom(Token::Word(w), wspan))
+                        if wspan.start == sspan.end && w.starts_with(|c: char| c.is_ascii_digit()));
+                return if negative {
+                    self.err(ErrorKind::NegativeNumber, sspan.to(rest[k + 1].span()))
+                } else {
+                    self.err(ErrorKind::StrayOperator(s.clone()), *sspan)
+                };
+            }
+        }
         if rest.len() != 2 {
             return self.err(
                 ErrorKind::WrongArity {
