@@ -72,7 +72,10 @@ pub fn snippet(src: &str, span: Span) -> String {
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
     // Width of the span on this line, in characters (at least one caret).
-    let start = span.start.min(src.len());
+    let mut start = span.start.min(src.len());
+    while start > 0 && !src.is_char_boundary(start) {
+        start -= 1;
+    }
     let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
     let end = span.end.clamp(start, line_end);
     let width = src.get(start..end).map_or(1, |s| s.chars().count()).max(1);

@@ -174,6 +174,67 @@ mod tests {
         assert!(hex(&expected).starts_with("0200540000000000070000000100"));
     }
 
+    fn args(file: &str) -> Args {
+        Args {
+            file: PathBuf::from(file),
+            uid: 1,
+            format: Format::Listing,
+            presets: vec![],
+        }
+    }
+
+    #[test]
+    fn unreadable_file_is_a_clear_error() {
+        let e = compile_file(&args("/nonexistent/dir/x.ccp")).unwrap_err();
+        assert!(matches!(e, CompileCmdError::Read { .. }));
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/dir/x.ccp: cannot read: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn compile_errors_are_located_with_the_path() {
+        let path = std::env::temp_dir().join(format!("ccp-cli-test-{}.ccp", std::process::id()));
+        std::fs::write(
+            &path,
+            "(def (Report (x 0)))\n(when true\n  (:= Report.x (+ 1 true)))\n",
+        )
+        .unwrap();
+        let shown = path.display().to_string();
+        let e = compile_file(&args(&shown)).unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{shown}:3:21: `+` expects Num operands, found Bool\n  (:= Report.x (+ 1 true)))\n                    ^^^^\n"
+            )
+        );
+    }
+
+    #[test]
+    fn presets_are_applied_and_checked() {
+        let path = std::env::temp_dir().join(format!("ccp-cli-preset-{}.ccp", std::process::id()));
+        std::fs::write(&path, "(def (t 0))\n(when (> Micros t) (report))\n").unwrap();
+        let mut a = args(&path.display().to_string());
+        a.presets = vec![("t".into(), 5000)];
+        let ok = compile_file(&a);
+        a.presets = vec![("nope".into(), 1)];
+        let bad = compile_file(&a);
+        let _ = std::fs::remove_file(&path);
+        let (p, _) = ok.unwrap();
+        assert_eq!(
+            p.bin.instrs[0].right,
+            ccp_lang::bytecode::Operand::imm(5000)
+        );
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .ends_with("preset for unknown variable `nope`")
+        );
+    }
+
     #[test]
     fn preset_parsing() {
         assert_eq!(parse_preset("x=5"), Ok(("x".to_string(), 5)));

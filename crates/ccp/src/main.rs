@@ -35,3 +35,22 @@ fn main() -> ExitCode {
         Command::Compile(args) => compile::run(args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["ccp", "compile", "x.ccp", "--uid", "9", "--format", "hex"])
+            .unwrap();
+        match cli.command {
+            Command::Compile(a) => {
+                assert_eq!((a.uid, a.format), (9, compile::Format::Hex));
+            }
+        }
+        assert!(Cli::try_parse_from(["ccp", "compile", "x.ccp", "--format", "json"]).is_err());
+    }
+}
