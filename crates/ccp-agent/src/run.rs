@@ -1,0 +1,488 @@
+//! The thin run loop: receive datagrams from a transport, feed them to the [`Agent`], send
+//! what it queued; plus [`RunBuilder`] (portus's builder) and [`AgentHandle`].
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ccp_ipc::chan::ChanSocket;
+use ccp_ipc::netlink::NetlinkSocket;
+use ccp_ipc::unix::UnixSocket;
+use ccp_ipc::{Ipc, IpcError, Mode, RECV_BUF_LEN};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{MsgFlags, UnixAddr};
+use thiserror::Error;
+
+use crate::agent::{Addr, Agent, AgentBuilder, Stats};
+use crate::alg::CongAlg;
+use crate::programs::StartError;
+
+/// How the run loop talks to datapaths.
+///
+/// Implemented for the `ccp-ipc` transports ([`UnixTransport`] for unix sockets, with
+/// receive batching and a bounded spin before blocking; [`IpcTransport`] for any other
+/// [`Ipc`]). Use [`IntoTransport`] to pass a socket directly to [`RunBuilder::new`].
+pub trait AgentTransport: Send + 'static {
+    /// Datapath address.
+    type Addr: Addr;
+
+    /// Short transport name for logs.
+    fn name(&self) -> &'static str;
+
+    /// Wait up to the transport's poll interval for datagrams, and pass every datagram
+    /// available now to `on_msg`. Returns how many were passed (0: nothing arrived).
+    fn recv_batch(&mut self, on_msg: &mut dyn FnMut(&Self::Addr, &[u8]))
+    -> Result<usize, IpcError>;
+
+    /// Send one message.
+    fn send(&mut self, to: &Self::Addr, msg: &[u8]) -> Result<(), IpcError>;
+
+    /// Called after each round of sends (for transports that batch sends).
+    fn flush(&mut self) -> Result<(), IpcError> {
+        Ok(())
+    }
+}
+
+/// Conversion of a socket into the transport the run loop uses.
+pub trait IntoTransport {
+    /// The transport.
+    type Transport: AgentTransport;
+    /// Convert.
+    fn into_transport(self) -> Self::Transport;
+}
+
+/// Any [`Ipc`] as a transport: one `recv_from` per datagram into a
+/// [`RECV_BUF_LEN`]-byte buffer.
+#[derive(Debug)]
+pub struct IpcTransport<I: Ipc> {
+    ipc: I,
+    buf: Box<[u8]>,
+}
+
+impl<I: Ipc> IpcTransport<I> {
+    /// Wrap `ipc`.
+    pub fn new(ipc: I) -> IpcTransport<I> {
+        IpcTransport {
+            ipc,
+            buf: vec![0u8; RECV_BUF_LEN].into_boxed_slice(),
+        }
+    }
+}
+
+impl<I: Ipc> AgentTransport for IpcTransport<I> {
+    type Addr = I::Addr;
+
+    fn name(&self) -> &'static str {
+        self.ipc.name()
+    }
+
+    fn recv_batch(&mut self, on_msg: &mut dyn FnMut(&I::Addr, &[u8])) -> Result<usize, IpcError> {
+        match self.ipc.recv_from(&mut self.buf)? {
+            Some((n, from)) => {
+                on_msg(&from, self.buf.get(..n).unwrap_or(&[]));
+                Ok(1)
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn send(&mut self, to: &I::Addr, msg: &[u8]) -> Result<(), IpcError> {
+        self.ipc.send_to(msg, to)
+    }
+}
+
+impl<I: Ipc> IntoTransport for IpcTransport<I> {
+    type Transport = IpcTransport<I>;
+    fn into_transport(self) -> Self {
+        self
+    }
+}
+
+impl IntoTransport for ChanSocket {
+    type Transport = IpcTransport<ChanSocket>;
+    fn into_transport(self) -> Self::Transport {
+        IpcTransport::new(self)
+    }
+}
+
+impl IntoTransport for NetlinkSocket {
+    type Transport = IpcTransport<NetlinkSocket>;
+    fn into_transport(self) -> Self::Transport {
+        IpcTransport::new(self)
+    }
+}
+
+impl IntoTransport for UnixSocket {
+    type Transport = UnixTransport;
+    fn into_transport(self) -> UnixTransport {
+        UnixTransport::new(self, UnixTransport::DEFAULT_SPIN)
+    }
+}
+
+impl IntoTransport for UnixTransport {
+    type Transport = UnixTransport;
+    fn into_transport(self) -> Self {
+        self
+    }
+}
+
+/// The unix-socket transport of the run loop.
+///
+/// Receives never block the socket: each round drains every queued datagram
+/// (`MSG_DONTWAIT`), then, if nothing arrived, spins (bounded, `spin` after the last
+/// datagram) before sleeping in `poll` for up to the poll interval. Sends are blocking with
+/// a 1 s timeout (a datapath whose receive queue stays full loses that message, logged).
+#[derive(Debug)]
+pub struct UnixTransport {
+    sock: UnixSocket,
+    buf: Box<[u8]>,
+    poll_interval: Duration,
+    spin: Duration,
+    last_msg: Option<Instant>,
+    last_peer: Option<PathBuf>,
+}
+
+impl UnixTransport {
+    /// Default bounded spin after the last datagram before sleeping.
+    pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+    /// Most datagrams handled per round.
+    pub const BATCH: usize = 64;
+
+    /// Wrap a bound socket; `spin` is how long to keep polling without sleeping after the
+    /// last datagram (`Duration::ZERO`: sleep at once).
+    pub fn new(sock: UnixSocket, spin: Duration) -> UnixTransport {
+        if let Err(e) = sock.set_mode(Mode::Blocking(Duration::from_secs(1))) {
+            tracing::warn!(error = %e, "cannot set socket mode");
+        }
+        if let Err(e) = sock
+            .as_std()
+            .set_write_timeout(Some(Duration::from_secs(1)))
+        {
+            tracing::warn!(error = %e, "cannot set send timeout");
+        }
+        UnixTransport {
+            sock,
+            buf: vec![0u8; RECV_BUF_LEN].into_boxed_slice(),
+            poll_interval: ccp_ipc::DEFAULT_POLL_INTERVAL,
+            spin,
+            last_msg: None,
+            last_peer: None,
+        }
+    }
+
+    /// Bind the agent socket `/tmp/ccp/<name>`.
+    pub fn agent(name: &str) -> Result<UnixTransport, IpcError> {
+        Ok(UnixTransport::new(
+            UnixSocket::agent(name, Mode::Nonblocking)?,
+            Self::DEFAULT_SPIN,
+        ))
+    }
+
+    /// The bound path.
+    pub fn path(&self) -> &Path {
+        self.sock.path()
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &UnixSocket {
+        &self.sock
+    }
+
+    /// How long an idle receive sleeps before returning (so the loop sees its stop flag).
+    pub fn set_poll_interval(&mut self, d: Duration) {
+        self.poll_interval = d.max(Duration::from_millis(1));
+    }
+
+    /// One non-blocking receive; `Ok(None)` when nothing is queued.
+    fn try_recv(&mut self) -> Result<Option<(usize, bool)>, IpcError> {
+        let fd = self.sock.as_std().as_raw_fd();
+        let mut iov = [std::io::IoSliceMut::new(&mut self.buf)];
+        match nix::sys::socket::recvmsg::<UnixAddr>(fd, &mut iov, None, MsgFlags::MSG_DONTWAIT) {
+            Ok(r) => {
+                let n = r.bytes;
+                let path = r.address.as_ref().and_then(|a| a.path());
+                let named = match (path, &self.last_peer) {
+                    (Some(p), Some(last)) if p == last.as_path() => true,
+                    (Some(p), _) => {
+                        self.last_peer = Some(p.to_path_buf());
+                        true
+                    }
+                    (None, _) => false,
+                };
+                Ok(Some((n, named)))
+            }
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => Ok(None),
+            Err(e) => Err(IpcError::Recv(e.into())),
+        }
+    }
+
+    fn wait_readable(&self, timeout: Duration) -> Result<bool, IpcError> {
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.sock.as_std().as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) => Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => Ok(false),
+            Err(e) => Err(IpcError::Recv(e.into())),
+        }
+    }
+}
+
+impl AgentTransport for UnixTransport {
+    type Addr = PathBuf;
+
+    fn name(&self) -> &'static str {
+        "unix"
+    }
+
+    fn recv_batch(&mut self, on_msg: &mut dyn FnMut(&PathBuf, &[u8])) -> Result<usize, IpcError> {
+        let mut n = 0;
+        let mut waited = false;
+        loop {
+            match self.try_recv()? {
+                Some((len, named)) => {
+                    if named {
+                        if let Some(peer) = &self.last_peer {
+                            on_msg(peer, self.buf.get(..len).unwrap_or(&[]));
+                        }
+                    } else {
+                        tracing::debug!("datagram from an unnamed unix address dropped");
+                    }
+                    n += 1;
+                    if n >= Self::BATCH {
+                        break;
+                    }
+                }
+                None if n > 0 => break,
+                None if waited => break,
+                None => {
+                    // Nothing queued: spin briefly after recent traffic, then sleep.
+                    let recent = self.last_msg.is_some_and(|t| t.elapsed() < self.spin);
+                    if recent {
+                        let deadline = self.last_msg.map(|t| t + self.spin);
+                        while deadline.is_some_and(|d| Instant::now() < d) {
+                            std::hint::spin_loop();
+                            if self.wait_readable(Duration::ZERO)? {
+                                break;
+                            }
+                        }
+                        if self.wait_readable(Duration::ZERO)? {
+                            continue;
+                        }
+                    }
+                    waited = true;
+                    if !self.wait_readable(self.poll_interval)? {
+                        break;
+                    }
+                }
+            }
+        }
+        if n > 0 {
+            self.last_msg = Some(Instant::now());
+        }
+        Ok(n)
+    }
+
+    fn send(&mut self, to: &PathBuf, msg: &[u8]) -> Result<(), IpcError> {
+        self.sock.send_to(msg, to)
+    }
+}
+
+/// Why the run loop stopped with an error.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// Start-up failed (a program did not compile, no default algorithm).
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The transport failed for good (e.g. the other end of a channel is gone).
+    #[error("transport closed: {0}")]
+    Transport(#[source] IpcError),
+    /// The agent thread panicked (an algorithm's callback panicked).
+    #[error("the agent thread panicked")]
+    Panicked,
+}
+
+/// What the loop did, returned when it stops.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// The agent's counters.
+    pub stats: Stats,
+    /// Messages that could not be sent.
+    pub send_errors: u64,
+    /// Receive errors other than "nothing yet".
+    pub recv_errors: u64,
+}
+
+/// Builds and starts an agent on a transport (portus's `RunBuilder`).
+///
+/// ```no_run
+/// # use ccp_agent::{RunBuilder, CongAlg};
+/// # fn demo(alg: impl CongAlg) -> Result<(), Box<dyn std::error::Error>> {
+/// let sock = ccp_ipc::unix::UnixSocket::agent("portus", ccp_ipc::Mode::Nonblocking)?;
+/// let handle = RunBuilder::new(sock).default_alg(alg).spawn_thread()?;
+/// // ...
+/// handle.kill();
+/// let summary = handle.wait()?;
+/// # Ok(()) }
+/// ```
+pub struct RunBuilder<T: AgentTransport> {
+    transport: T,
+    builder: AgentBuilder,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl<T: AgentTransport> std::fmt::Debug for RunBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunBuilder")
+            .field("transport", &self.transport.name())
+            .field("algorithms", &self.builder)
+            .finish()
+    }
+}
+
+impl<T: AgentTransport> RunBuilder<T> {
+    /// A runtime on `ipc` (a `ccp-ipc` socket or any [`AgentTransport`]).
+    pub fn new(ipc: impl IntoTransport<Transport = T>) -> RunBuilder<T> {
+        RunBuilder {
+            transport: ipc.into_transport(),
+            builder: AgentBuilder::new(),
+            stop: None,
+        }
+    }
+
+    /// The algorithm for flows that request no name or an unknown one (required).
+    pub fn default_alg(mut self, alg: impl CongAlg) -> Self {
+        self.builder = self.builder.default_alg(alg);
+        self
+    }
+
+    /// Another algorithm, picked by the name a datapath requests.
+    pub fn additional_alg(mut self, alg: impl CongAlg) -> Self {
+        self.builder = self.builder.additional_alg(alg);
+        self
+    }
+
+    /// [`additional_alg`](Self::additional_alg) if `Some`.
+    pub fn try_additional_alg(mut self, alg: Option<impl CongAlg>) -> Self {
+        self.builder = self.builder.try_additional_alg(alg);
+        self
+    }
+
+    /// Log every message received and sent (`info` level).
+    pub fn log_messages(mut self, on: bool) -> Self {
+        self.builder = self.builder.log_messages(on);
+        self
+    }
+
+    /// Run while `handle` is `true` (portus semantics: "continue listening"); store
+    /// `false` to stop. The loop notices within one poll interval.
+    pub fn with_stop_handle(mut self, handle: Arc<AtomicBool>) -> Self {
+        self.stop = Some(handle);
+        self
+    }
+
+    /// Compile, then run the loop on this thread until the stop handle is cleared or the
+    /// transport closes. Every flow's `close()` is called before returning.
+    pub fn run(self) -> Result<RunSummary, RunError> {
+        let agent = self.builder.build::<T::Addr>()?;
+        let flag = self.stop.unwrap_or_else(|| Arc::new(AtomicBool::new(true)));
+        run_loop(agent, self.transport, &flag)
+    }
+
+    /// Compile on this thread (start-up errors are returned here), then run the loop on a
+    /// new thread.
+    pub fn spawn_thread(self) -> Result<AgentHandle, RunError> {
+        let agent = self.builder.build::<T::Addr>()?;
+        let flag = self.stop.unwrap_or_else(|| Arc::new(AtomicBool::new(true)));
+        let f2 = flag.clone();
+        let transport = self.transport;
+        let join = std::thread::Builder::new()
+            .name("ccp-agent".into())
+            .spawn(move || run_loop(agent, transport, &f2))
+            .map_err(|e| RunError::Transport(IpcError::Recv(e)))?;
+        Ok(AgentHandle {
+            continue_listening: flag,
+            join,
+        })
+    }
+}
+
+/// A running agent thread (portus's `CCPHandle`).
+#[derive(Debug)]
+pub struct AgentHandle {
+    /// `true` while the loop should keep running.
+    pub continue_listening: Arc<AtomicBool>,
+    join: JoinHandle<Result<RunSummary, RunError>>,
+}
+
+impl AgentHandle {
+    /// Ask the loop to stop (it notices within one poll interval).
+    pub fn kill(&self) {
+        self.continue_listening.store(false, Ordering::SeqCst);
+    }
+
+    /// Wait for the loop to end.
+    pub fn wait(self) -> Result<RunSummary, RunError> {
+        self.join.join().unwrap_or(Err(RunError::Panicked))
+    }
+
+    /// Whether the loop has ended.
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+}
+
+/// Drive `agent` over `transport` until `run` is cleared or the transport closes.
+pub fn run_loop<T: AgentTransport>(
+    mut agent: Agent<T::Addr>,
+    mut transport: T,
+    run: &AtomicBool,
+) -> Result<RunSummary, RunError> {
+    let start = Instant::now();
+    let mut summary = RunSummary::default();
+    tracing::info!(transport = transport.name(), "agent running");
+    let mut result = Ok(());
+    // Messages queued before any datagram arrived (none today) go out first.
+    while run.load(Ordering::Relaxed) {
+        let got =
+            transport.recv_batch(&mut |from, bytes| agent.handle(start.elapsed(), from, bytes));
+        if let Err(e) = got {
+            match e {
+                IpcError::Disconnected => {
+                    result = Err(RunError::Transport(e));
+                    break;
+                }
+                e => {
+                    summary.recv_errors += 1;
+                    if summary.recv_errors.is_power_of_two() {
+                        tracing::warn!(error = %e, count = summary.recv_errors, "receive failed");
+                    }
+                }
+            }
+        }
+        let mut errors = 0u64;
+        agent.drain(|to, bytes| {
+            if let Err(e) = transport.send(to, bytes) {
+                errors += 1;
+                tracing::debug!(error = %e, "send failed");
+            }
+        });
+        if let Err(e) = transport.flush() {
+            errors += 1;
+            tracing::debug!(error = %e, "flush failed");
+        }
+        if errors > 0 {
+            let before = summary.send_errors;
+            summary.send_errors += errors;
+            if (before + 1).is_power_of_two() || before == 0 {
+                tracing::warn!(count = summary.send_errors, "messages could not be sent");
+            }
+        }
+    }
+    agent.close_all();
+    summary.stats = agent.stats().clone();
+    tracing::info!(stats = ?summary.stats, "agent stopped");
+    result.map(|()| summary)
+}

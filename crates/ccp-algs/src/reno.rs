@@ -1,0 +1,314 @@
+//! TCP Reno in the style of generic-cong-avoid: the datapath program accumulates acked
+//! bytes and losses and reports once per RTT (`Micros > rtt`), or at once on loss or
+//! timeout; the agent runs the control law ([`RenoState`]) and sends `Cwnd`.
+//!
+//! Control law per report:
+//! * timeout: `ssthresh = max(cwnd/2, 2·MSS)`, `cwnd = init_cwnd`;
+//! * loss (at most one reduction per RTT): `ssthresh = cwnd = max(cwnd/2, 2·MSS)`;
+//! * otherwise, for the acked bytes: slow start below `ssthresh` (`cwnd += acked`, not
+//!   beyond `ssthresh`; the rest of the bytes counts for congestion avoidance), then
+//!   congestion avoidance: +1 MSS per cwnd's worth of acked bytes.
+
+use std::time::Duration;
+
+use ccp_agent::{CongAlg, Datapath, DatapathInfo, Flow, Programs, Report};
+
+/// Registry name.
+pub const NAME: &str = "reno";
+
+/// Name of Reno's datapath program.
+pub const PROGRAM: &str = "reno";
+
+/// Reno's datapath program.
+pub const PROGRAM_SRC: &str = "(def
+    (Report
+        (volatile acked 0)
+        (volatile loss 0)
+        (volatile timeout false)
+        (volatile rtt 0)
+        (volatile inflight 0)
+    )
+)
+(when true
+    (:= Report.acked (+ Report.acked Ack.bytes_acked))
+    (:= Report.loss (+ Report.loss Ack.lost_pkts_sample))
+    (:= Report.timeout Flow.was_timeout)
+    (:= Report.rtt Flow.rtt_sample_us)
+    (:= Report.inflight Flow.bytes_in_flight)
+    (fallthrough)
+)
+(when (|| Report.timeout (> Report.loss 0))
+    (report)
+    (:= Micros 0)
+)
+(when (> Micros Report.rtt)
+    (report)
+    (:= Micros 0)
+)";
+
+/// MSS assumed when a datapath announces 0.
+const DEFAULT_MSS: u64 = 1460;
+
+/// Reno's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reno {
+    /// Initial congestion window in bytes; `None`: the datapath's `init_cwnd` (or 10 MSS
+    /// if it announces 0).
+    pub init_cwnd: Option<u64>,
+    /// Initial slow-start threshold in bytes (default: unbounded).
+    pub ssthresh: u64,
+}
+
+impl Default for Reno {
+    fn default() -> Self {
+        Reno {
+            init_cwnd: None,
+            ssthresh: u64::MAX,
+        }
+    }
+}
+
+impl CongAlg for Reno {
+    type Flow = RenoFlow;
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn datapath_programs(&self) -> Programs {
+        [(PROGRAM.to_owned(), PROGRAM_SRC.to_owned())]
+            .into_iter()
+            .collect()
+    }
+
+    fn new_flow(&self, mut datapath: Datapath, info: DatapathInfo) -> RenoFlow {
+        let mss = match u64::from(info.mss) {
+            0 => DEFAULT_MSS,
+            m => m,
+        };
+        let init_cwnd = self.init_cwnd.unwrap_or(match u64::from(info.init_cwnd) {
+            0 => 10 * mss,
+            c => c,
+        });
+        let state = RenoState::new(mss, init_cwnd, self.ssthresh);
+        if let Err(e) = datapath.set_program(PROGRAM, Some(&[("Cwnd", state.cwnd)])) {
+            tracing::warn!(sid = info.sock_id, error = %e, "reno: cannot install program");
+        }
+        RenoFlow { datapath, state }
+    }
+}
+
+/// One measurement, as Reno's program reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Measurement {
+    /// Bytes acknowledged since the last report.
+    pub acked: u64,
+    /// Packets lost since the last report.
+    pub loss: u64,
+    /// A retransmission timeout happened.
+    pub timeout: bool,
+    /// Latest RTT sample, µs.
+    pub rtt_us: u64,
+    /// When the agent got the report.
+    pub now: Duration,
+}
+
+impl Measurement {
+    /// Read Reno's report variables.
+    pub fn from_report(r: &Report<'_>) -> Option<Measurement> {
+        Some(Measurement {
+            acked: r.get_field("acked").ok()?,
+            loss: r.get_field("loss").ok()?,
+            timeout: r.get_field("timeout").ok()? != 0,
+            rtt_us: r.get_field("rtt").ok()?,
+            now: r.received_at(),
+        })
+    }
+}
+
+/// Reno's per-flow state and control law, without I/O.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenoState {
+    /// Congestion window, bytes.
+    pub cwnd: u64,
+    /// Slow-start threshold, bytes.
+    pub ssthresh: u64,
+    /// Segment size, bytes.
+    pub mss: u64,
+    /// Window after a timeout, bytes.
+    pub init_cwnd: u64,
+    /// Acked bytes not yet turned into congestion-avoidance growth.
+    pub ca_acked: u64,
+    /// When the window was last cut for loss.
+    pub last_cut: Option<Duration>,
+}
+
+impl RenoState {
+    /// A flow starting at `init_cwnd` bytes.
+    pub fn new(mss: u64, init_cwnd: u64, ssthresh: u64) -> RenoState {
+        let mss = mss.max(1);
+        RenoState {
+            cwnd: init_cwnd.max(mss),
+            ssthresh,
+            mss,
+            init_cwnd: init_cwnd.max(mss),
+            ca_acked: 0,
+            last_cut: None,
+        }
+    }
+
+    fn floor(&self) -> u64 {
+        2 * self.mss
+    }
+
+    /// Apply one report; returns the new window.
+    pub fn on_measurement(&mut self, m: &Measurement) -> u64 {
+        if m.timeout {
+            self.ssthresh = (self.cwnd / 2).max(self.floor());
+            self.cwnd = self.init_cwnd;
+            self.ca_acked = 0;
+            self.last_cut = Some(m.now);
+            return self.cwnd;
+        }
+        if m.loss > 0 {
+            let rtt = Duration::from_micros(m.rtt_us.min(u64::from(u32::MAX)));
+            let recently = self.last_cut.is_some_and(|t| m.now.saturating_sub(t) < rtt);
+            if !recently {
+                self.cwnd = (self.cwnd / 2).max(self.floor());
+                self.ssthresh = self.cwnd;
+                self.ca_acked = 0;
+                self.last_cut = Some(m.now);
+            }
+            return self.cwnd;
+        }
+        let mut acked = m.acked;
+        if self.cwnd < self.ssthresh {
+            let room = self.ssthresh - self.cwnd;
+            let grow = acked.min(room);
+            self.cwnd = self.cwnd.saturating_add(grow);
+            acked -= grow;
+        }
+        if acked > 0 {
+            self.ca_acked = self.ca_acked.saturating_add(acked);
+            while self.ca_acked >= self.cwnd {
+                self.ca_acked -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(self.mss);
+            }
+        }
+        self.cwnd
+    }
+}
+
+/// A Reno flow.
+#[derive(Debug)]
+pub struct RenoFlow {
+    datapath: Datapath,
+    state: RenoState,
+}
+
+impl RenoFlow {
+    /// The control state.
+    pub fn state(&self) -> &RenoState {
+        &self.state
+    }
+}
+
+impl Flow for RenoFlow {
+    fn on_report(&mut self, sock_id: u32, report: Report<'_>) {
+        let Some(m) = Measurement::from_report(&report) else {
+            tracing::debug!(sid = sock_id, "reno: report without Reno's fields");
+            return;
+        };
+        let before = self.state.cwnd;
+        let cwnd = self.state.on_measurement(&m);
+        if cwnd != before || m.loss > 0 || m.timeout {
+            if let Err(e) = self.datapath.update_field("Cwnd", cwnd) {
+                tracing::debug!(sid = sock_id, error = %e, "reno: cannot update cwnd");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: u64 = 1000;
+
+    fn m(acked: u64, loss: u64, timeout: bool, now_ms: u64) -> Measurement {
+        Measurement {
+            acked,
+            loss,
+            timeout,
+            rtt_us: 10_000,
+            now: Duration::from_millis(now_ms),
+        }
+    }
+
+    #[test]
+    fn slow_start_doubles_per_window_then_stops_at_ssthresh() {
+        let mut s = RenoState::new(MSS, 10 * MSS, 40 * MSS);
+        assert_eq!(s.on_measurement(&m(10 * MSS, 0, false, 10)), 20 * MSS);
+        assert_eq!(s.on_measurement(&m(20 * MSS, 0, false, 20)), 40 * MSS);
+        // At ssthresh: the next window of acks adds one MSS.
+        assert_eq!(s.on_measurement(&m(40 * MSS, 0, false, 30)), 41 * MSS);
+    }
+
+    #[test]
+    fn slow_start_overshoot_goes_to_congestion_avoidance() {
+        let mut s = RenoState::new(MSS, 10 * MSS, 15 * MSS);
+        // 5 MSS of slow start reach ssthresh; the other 15 MSS = one window at 15 MSS.
+        assert_eq!(s.on_measurement(&m(20 * MSS, 0, false, 10)), 16 * MSS);
+        assert_eq!(s.ca_acked, 0);
+    }
+
+    #[test]
+    fn congestion_avoidance_adds_one_mss_per_window_with_carry() {
+        let mut s = RenoState::new(MSS, 10 * MSS, 10 * MSS);
+        assert_eq!(s.on_measurement(&m(6 * MSS, 0, false, 10)), 10 * MSS);
+        assert_eq!(s.ca_acked, 6 * MSS);
+        assert_eq!(s.on_measurement(&m(6 * MSS, 0, false, 20)), 11 * MSS);
+        assert_eq!(s.ca_acked, 2 * MSS);
+    }
+
+    #[test]
+    fn loss_halves_once_per_rtt() {
+        let mut s = RenoState::new(MSS, 40 * MSS, u64::MAX);
+        assert_eq!(s.on_measurement(&m(0, 1, false, 100)), 20 * MSS);
+        assert_eq!(s.ssthresh, 20 * MSS);
+        // 5 ms later (rtt 10 ms): same loss episode, no second cut.
+        assert_eq!(s.on_measurement(&m(0, 2, false, 105)), 20 * MSS);
+        // One RTT later: cut again.
+        assert_eq!(s.on_measurement(&m(0, 1, false, 110)), 10 * MSS);
+        // Never below 2 MSS.
+        for t in 0..10 {
+            s.on_measurement(&m(0, 1, false, 200 + 20 * t));
+        }
+        assert_eq!(s.cwnd, 2 * MSS);
+    }
+
+    #[test]
+    fn timeout_resets_to_initial_window() {
+        let mut s = RenoState::new(MSS, 10 * MSS, u64::MAX);
+        s.on_measurement(&m(30 * MSS, 0, false, 10));
+        assert_eq!(s.cwnd, 40 * MSS);
+        assert_eq!(s.on_measurement(&m(0, 0, true, 20)), 10 * MSS);
+        assert_eq!(s.ssthresh, 20 * MSS);
+        // Slow start again up to the new ssthresh.
+        assert_eq!(s.on_measurement(&m(30 * MSS, 0, false, 30)), 21 * MSS);
+    }
+
+    #[test]
+    fn program_compiles_and_reports_five_fields() {
+        let p = ccp_lang_compile();
+        assert_eq!(p, 5);
+    }
+
+    fn ccp_lang_compile() -> usize {
+        let agent: ccp_agent::Agent<()> = ccp_agent::AgentBuilder::new()
+            .default_alg(Reno::default())
+            .build()
+            .expect("reno compiles");
+        agent.programs().map(|p| p.num_reports()).sum()
+    }
+}
