@@ -53,17 +53,17 @@ fn load_corpus() -> Vec<Case> {
         .collect()
 }
 
-/// Our INSTALL message (spec §2.7): header (type 2, len, sid), uid, counts, body.
-/// Built here until `ccp-wire` exposes its encoder.
+/// Our INSTALL message (spec §2.7), framed by `ccp-wire`.
 fn our_install(p: &CompiledProgram, sid: u32) -> Vec<u8> {
-    let mut m = Vec::with_capacity(p.install_len());
-    m.extend_from_slice(&2u16.to_le_bytes());
-    m.extend_from_slice(&(p.install_len() as u16).to_le_bytes());
-    m.extend_from_slice(&sid.to_le_bytes());
-    m.extend_from_slice(&p.uid.to_le_bytes());
-    m.extend_from_slice(&(p.bin.events.len() as u32).to_le_bytes());
-    m.extend_from_slice(&(p.bin.instrs.len() as u32).to_le_bytes());
-    m.extend_from_slice(&p.encode_body());
+    use ccp_wire::Encode;
+    let m = ccp_wire::Install {
+        sid,
+        program_uid: p.uid,
+        bin: p.bin.clone(),
+    }
+    .encode()
+    .expect("ccp-wire encodes the install message");
+    assert_eq!(m.len(), p.install_len());
     m
 }
 

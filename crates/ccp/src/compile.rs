@@ -76,7 +76,13 @@ pub fn run(args: &Args) -> ExitCode {
             }
             match args.format {
                 Format::Listing => print!("{}", ccp_lang::listing::listing(&program)),
-                Format::Hex => println!("{}", hex(&install_message(&program))),
+                Format::Hex => match install_message(&program) {
+                    Ok(msg) => println!("{}", hex(&msg)),
+                    Err(e) => {
+                        eprintln!("{path}: cannot encode the INSTALL message: {e}");
+                        return ExitCode::from(EXIT_FAILURE);
+                    }
+                },
             }
             ExitCode::SUCCESS
         }
@@ -122,20 +128,14 @@ fn compile_file(args: &Args) -> Result<(CompiledProgram, String), CompileCmdErro
 }
 
 /// The INSTALL message (spec §2.7) for `p`, addressed to sid 0 as portus sends it.
-///
-/// TODO: switch to `ccp-wire`'s INSTALL encoder once it is available.
-fn install_message(p: &CompiledProgram) -> Vec<u8> {
-    const INSTALL: u16 = 2;
-    let len = p.install_len();
-    let mut m = Vec::with_capacity(len);
-    m.extend_from_slice(&INSTALL.to_le_bytes());
-    m.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_le_bytes());
-    m.extend_from_slice(&0u32.to_le_bytes());
-    m.extend_from_slice(&p.uid.to_le_bytes());
-    m.extend_from_slice(&(p.bin.events.len() as u32).to_le_bytes());
-    m.extend_from_slice(&(p.bin.instrs.len() as u32).to_le_bytes());
-    m.extend_from_slice(&p.encode_body());
-    m
+fn install_message(p: &CompiledProgram) -> Result<Vec<u8>, ccp_wire::EncodeError> {
+    use ccp_wire::Encode;
+    ccp_wire::Install {
+        sid: 0,
+        program_uid: p.uid,
+        bin: p.bin.clone(),
+    }
+    .encode()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -169,8 +169,10 @@ mod tests {
             &[1, 5, 0, 0, 0, 0, 5, 0, 0, 0, 0, 1, 4, 0, 0, 0], // BIND vrep0 <- 4
         ]
         .concat();
-        assert_eq!(install_message(&p), expected);
-        assert_eq!(hex(&install_message(&p)), hex(&expected));
+        let msg = install_message(&p).unwrap();
+        assert_eq!(msg, expected);
+        assert_eq!(msg.len(), p.install_len());
+        assert_eq!(hex(&msg), hex(&expected));
         assert!(hex(&expected).starts_with("0200540000000000070000000100"));
     }
 
