@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
-mod agent;
 mod compile;
 
 /// Command-line interface of the CCP tools.
@@ -24,8 +23,6 @@ struct Cli {
 enum Command {
     /// Compile a datapath program and print its listing or its INSTALL message.
     Compile(compile::Args),
-    /// Run the CCP agent with a built-in algorithm (Ctrl-C stops it).
-    Agent(agent::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,7 +33,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Compile(args) => compile::run(args),
-        Command::Agent(args) => agent::run(args),
     }
 }
 
@@ -54,7 +50,6 @@ mod tests {
             Command::Compile(a) => {
                 assert_eq!((a.uid, a.format), (9, compile::Format::Hex));
             }
-            other => panic!("expected compile, got {other:?}"),
         }
         assert!(Cli::try_parse_from(["ccp", "compile", "x.ccp", "--format", "json"]).is_err());
     }
