@@ -126,6 +126,13 @@ bitflags! {
         /// Always sets the header `len` to the exact message size, so the receiver may
         /// parse this peer in strict mode.
         const EXACT_LEN = 1 << 4;
+        /// The datapath appends two u64 fields after the program's report variables in
+        /// every MEASURE it sends: the connection's `Cwnd` then `Rate` after the program
+        /// ran (the values the `set_cwnd` / `set_rate_abs` callbacks received). The agent
+        /// knows the program's report-variable count n from its scope, so a MEASURE with
+        /// n + 2 fields carries them. Only when both sides set it (a datapath sets it when
+        /// it can append, an agent when it can read them).
+        const REPORT_CWND_RATE = 1 << 5;
     }
 }
 
@@ -505,6 +512,28 @@ mod tests {
         assert!(dp.negotiate(&dp.clone()).legacy);
         let l = Negotiated::legacy(Role::Agent);
         assert_eq!((l.peer_max_msg_len, l.peer_max_report_fields), (1024, 16));
+    }
+
+    #[test]
+    fn report_cwnd_rate_needs_both_sides() {
+        assert_eq!(Capabilities::REPORT_CWND_RATE.bits(), 1 << 5);
+        let mut dp = sample();
+        let mut agent = Hello::new(Role::Agent, "ccp-rs-agent", ImplVersion::default());
+        dp.capabilities |= Capabilities::REPORT_CWND_RATE;
+        assert!(
+            !dp.negotiate(&agent)
+                .capabilities
+                .contains(Capabilities::REPORT_CWND_RATE)
+        );
+        agent.capabilities |= Capabilities::REPORT_CWND_RATE;
+        assert!(
+            dp.negotiate(&agent)
+                .capabilities
+                .contains(Capabilities::REPORT_CWND_RATE)
+        );
+        let b = dp.encode().unwrap();
+        assert_eq!(b[16], 0x1b | 0x20);
+        assert_eq!(Hello::parse(&b).unwrap().capabilities, dp.capabilities);
     }
 
     #[test]
