@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
+mod agent;
 mod compile;
 
 /// Command-line interface of the CCP tools.
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Compile a datapath program and print its listing or its INSTALL message.
     Compile(compile::Args),
+    /// Run the CCP agent with a built-in algorithm (Ctrl-C stops it).
+    Agent(agent::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Compile(args) => compile::run(args),
+        Command::Agent(args) => agent::run(args),
     }
 }
 
@@ -50,6 +54,7 @@ mod tests {
             Command::Compile(a) => {
                 assert_eq!((a.uid, a.format), (9, compile::Format::Hex));
             }
+            other => panic!("expected compile, got {other:?}"),
         }
         assert!(Cli::try_parse_from(["ccp", "compile", "x.ccp", "--format", "json"]).is_err());
     }

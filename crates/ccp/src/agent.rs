@@ -1,0 +1,173 @@
+//! `ccp agent`: run the CCP agent with a built-in algorithm.
+//!
+//! With `--ipc unix` (default) it binds `/tmp/ccp/<name>` (default `/tmp/ccp/portus`, where
+//! portus binds, so existing datapaths find it); with `--ipc netlink` it joins the kernel
+//! datapath's netlink group. Ctrl-C / SIGTERM stop it cleanly: the loop exits, every flow's
+//! `close()` runs, the socket file is removed.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ccp_agent::{RunBuilder, RunSummary};
+use ccp_ipc::Mode;
+use clap::ValueEnum;
+
+/// Transports `ccp agent` can listen on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IpcKind {
+    /// Unix datagram socket `/tmp/ccp/<name>`.
+    Unix,
+    /// Netlink (NETLINK_USERSOCK, group 22): the Linux kernel datapath.
+    Netlink,
+}
+
+/// Arguments of `ccp agent`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Algorithm to run (built-in name; `reno`).
+    #[arg(long)]
+    pub alg: String,
+    /// Transport to the datapaths.
+    #[arg(long, value_enum, default_value_t = IpcKind::Unix)]
+    pub ipc: IpcKind,
+    /// Unix socket name: the agent binds `/tmp/ccp/<name>`.
+    #[arg(long, default_value = "portus")]
+    pub name: String,
+    /// Log every message received and sent.
+    #[arg(long)]
+    pub log_messages: bool,
+}
+
+/// The built-in algorithm `name`, or the one-line error listing the known ones.
+fn pick_alg(name: &str) -> Result<&'static ccp_algs::AlgEntry, String> {
+    ccp_algs::by_name(name).ok_or_else(|| {
+        let known: Vec<_> = ccp_algs::names().collect();
+        format!(
+            "error: unknown algorithm `{name}` (known algorithms: {})",
+            known.join(", ")
+        )
+    })
+}
+
+/// Run the agent until Ctrl-C / SIGTERM.
+pub fn run(args: &Args) -> ExitCode {
+    let entry = match pick_alg(&args.alg) {
+        Ok(e) => e,
+        Err(line) => {
+            eprintln!("{line}");
+            return ExitCode::from(2);
+        }
+    };
+    let running = Arc::new(AtomicBool::new(true));
+    let flag = running.clone();
+    if let Err(e) = ctrlc::set_handler(move || flag.store(false, Ordering::SeqCst)) {
+        eprintln!("error: cannot install the Ctrl-C/SIGTERM handler: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = match args.ipc {
+        IpcKind::Unix => {
+            let sock = match ccp_ipc::unix::UnixSocket::agent(&args.name, Mode::Nonblocking) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            eprintln!(
+                "ccp agent: algorithm {} on unix socket {}",
+                entry.name,
+                sock.path().display()
+            );
+            RunBuilder::new(sock)
+                .default_alg(entry.build())
+                .log_messages(args.log_messages)
+                .with_stop_handle(running)
+                .run()
+        }
+        IpcKind::Netlink => {
+            let sock = match ccp_ipc::netlink::NetlinkSocket::agent(Mode::default()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            eprintln!("ccp agent: algorithm {} on netlink", entry.name);
+            RunBuilder::new(sock)
+                .default_alg(entry.build())
+                .log_messages(args.log_messages)
+                .with_stop_handle(running)
+                .run()
+        }
+    };
+    match result {
+        Ok(RunSummary {
+            stats, send_errors, ..
+        }) => {
+            eprintln!(
+                "ccp agent: stopped ({} flows created, {} reports, {} messages sent, {} dropped, {} send errors)",
+                stats.creates,
+                stats.reports,
+                stats.sent,
+                stats.dropped(),
+                send_errors
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn unknown_algorithm_is_one_line_listing_the_known_ones() {
+        let e = pick_alg("vegas").unwrap_err();
+        assert_eq!(e.lines().count(), 1);
+        assert!(e.contains("`vegas`") && e.contains("reno"), "{e}");
+        assert_eq!(pick_alg("reno").map(|a| a.name), Ok("reno"));
+        // The exit path does not need a socket or a signal handler.
+        let args = Cli::try_parse_from(["x", "--alg", "vegas"]).unwrap().args;
+        assert_eq!(run(&args), ExitCode::from(2));
+    }
+
+    #[test]
+    fn arguments_and_defaults() {
+        let a = Cli::try_parse_from(["x", "--alg", "reno"]).unwrap().args;
+        assert_eq!(
+            (a.ipc, a.name.as_str(), a.log_messages),
+            (IpcKind::Unix, "portus", false)
+        );
+        let a = Cli::try_parse_from([
+            "x",
+            "--alg",
+            "reno",
+            "--ipc",
+            "netlink",
+            "--name",
+            "t1",
+            "--log-messages",
+        ])
+        .unwrap()
+        .args;
+        assert_eq!(
+            (a.ipc, a.name.as_str(), a.log_messages),
+            (IpcKind::Netlink, "t1", true)
+        );
+        assert!(Cli::try_parse_from(["x", "--alg", "reno", "--ipc", "char"]).is_err());
+        assert!(Cli::try_parse_from(["x"]).is_err());
+    }
+}
