@@ -1,0 +1,169 @@
+//! SYS-1/2/3 on the virtual clock, config errors and the CLI.
+
+use batchy::config::{ConfigError, load_str};
+use batchy::{Batchy, RoundRecord};
+
+const SIMPLE: &str = include_str!("../../../configs/batchy/simple_pipeline.toml");
+
+fn load(text: &str, controller: Option<&str>) -> Batchy {
+    let mut l = load_str(text, "test.toml").unwrap();
+    if let Some(c) = controller {
+        let t = l.batchy.task_id("task0").unwrap();
+        l.batchy.set_controller(t, c).unwrap();
+    }
+    l.batchy
+}
+
+fn mean_rate(h: &[RoundRecord]) -> f64 {
+    h.iter().map(|r| r.round_fpps).sum::<f64>() / h.len() as f64
+}
+
+fn generated(kind: &str, extra: &str, controller: &str) -> String {
+    format!(
+        "[run]\nperiod = 0.02\nwarmup = 0.05\n[pipeline]\nkind = \"{kind}\"\ncontroller = \"{controller}\"\n{extra}\n"
+    )
+}
+
+#[test]
+fn sys1_simple_pipeline_converges_and_meets_slo() {
+    let mut b = load(SIMPLE, None);
+    let h = b.run(25, 0.02).unwrap().to_vec();
+    let settle = h
+        .iter()
+        .position(|r| !r.changed)
+        .expect("no no-change round");
+    assert!(settle < 5, "first no-change round: {settle}");
+    let after = &h[settle..];
+    let ok = after
+        .iter()
+        .filter(|r| r.flows.iter().all(|f| f.delay <= 1.05 * f.delay_slo))
+        .count();
+    assert!(ok * 100 >= 95 * after.len(), "{ok}/{} rounds within SLO", after.len());
+    let mut null = load(SIMPLE, Some("null"));
+    let hn = null.run(25, 0.02).unwrap().to_vec();
+    let (pg, nl) = (mean_rate(after), mean_rate(&hn[settle..]));
+    assert!(pg >= nl, "projgrad {pg} < null {nl}");
+    println!("SYS-1: settled at round {settle}; projgrad {:.3} Mpps vs null {:.3} Mpps", pg / 1e6, nl / 1e6);
+}
+
+fn tree_gain(leaves: usize) -> (f64, f64) {
+    let extra = format!("leaves = {leaves}\ncycles_per_batch = 1000\ncycles_per_packet = 100\ndelay_slo = 5000000\ncontrolled = true");
+    let mut pg = load(&generated("tree", &extra, "projgrad"), None);
+    let mut nl = load(&generated("tree", &extra, "null"), None);
+    let hp = pg.run(12, 0.02).unwrap().to_vec();
+    let hn = nl.run(12, 0.02).unwrap().to_vec();
+    let p = mean_rate(&hp[6..]);
+    let n = mean_rate(&hn[6..]);
+    let l = leaves as f64;
+    let e = l * (1.0 - (1.0 - 1.0 / l).powi(32));
+    // c = per-packet cost outside the leaves, measured from the Null run.
+    let c = 1e9 / n - (400.0 * e / 32.0 + 40.0);
+    let predicted = (400.0 * e / 32.0 + 40.0 + c) / (400.0 / 32.0 + 40.0 + c);
+    println!("SYS-2 L={leaves}: projgrad {:.3} Mpps, null {:.3} Mpps, gain {:.2}, model {:.2} (c = {c:.1} ns)", p / 1e6, n / 1e6, p / n, predicted);
+    (p / n, predicted)
+}
+
+#[test]
+fn sys2_tree_gain_matches_model() {
+    for leaves in [8, 16] {
+        let (gain, predicted) = tree_gain(leaves);
+        assert!(gain >= 0.8 * predicted, "L={leaves}: gain {gain:.2} < 0.8 x {predicted:.2}");
+    }
+}
+
+#[test]
+fn sys3_l2l3_16_slo_awareness() {
+    let base = "next_hops = 16";
+    let mut null = load(&generated("l2l3", base, "null"), None);
+    let hn = null.run(10, 0.02).unwrap().to_vec();
+    let null_p95 = hn[2..]
+        .iter()
+        .flat_map(|r| r.flows.iter().map(|f| f.delay))
+        .fold(0.0, f64::max);
+    let slo = 2.0 * null_p95;
+    let with_slo = format!("{base}\ndelay_slo = {slo}");
+    let mut max = load(&generated("l2l3", &with_slo, "max"), None);
+    let hm = max.run(10, 0.02).unwrap().to_vec();
+    let max_viol = hm[2..]
+        .iter()
+        .filter(|r| r.flows.iter().any(|f| f.delay > slo))
+        .count();
+    assert!(max_viol * 2 > hm.len() - 2, "Max violates in only {max_viol} rounds");
+    let mut pg = load(&generated("l2l3", &with_slo, "projgrad"), None);
+    let hp = pg.run(25, 0.02).unwrap().to_vec();
+    let tail = &hp[5..];
+    let ok = tail
+        .iter()
+        .filter(|r| r.flows.iter().all(|f| f.delay <= 1.05 * slo))
+        .count();
+    assert!(ok * 100 >= 90 * tail.len(), "projgrad within SLO in {ok}/{} rounds", tail.len());
+    let (p, n) = (mean_rate(tail), mean_rate(&hn[2..]));
+    assert!(p > n, "projgrad {p} <= null {n}");
+    println!("SYS-3: SLO {slo:.0} ns; Max violates {max_viol}/{} rounds; projgrad {:.3} Mpps (within SLO {ok}/{}), null {:.3} Mpps", hm.len() - 2, p / 1e6, tail.len(), n / 1e6);
+}
+
+fn err(text: &str) -> String {
+    match load_str(text, "bad.toml") {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn config_errors_name_the_place() {
+    let e = err("[run\nrounds = 3");
+    assert!(e.starts_with("bad.toml"), "{e}");
+    assert!(e.contains("line"), "{e}");
+    let unknown = SIMPLE.replace("type = \"RandomSplit\"", "type = \"Frobnicate\"");
+    let e = err(&unknown);
+    assert!(e.contains("module #1 (\"splitter\")") && e.contains("Frobnicate"), "{e}");
+    let cyclic = format!("{SIMPLE}\n[[edge]]\nfrom = \"bypass1:0\"\nto = \"splitter\"\n");
+    let mut l = load_str(&cyclic, "cyc.toml").unwrap();
+    let e = l.batchy.run(1, 0.01).unwrap_err().to_string();
+    assert!(e.contains("cyclic graph in task \"task0\""), "{e}");
+    assert!(e.contains("splitter -> bypass1 -> splitter"), "{e}");
+    let e = err(&SIMPLE.replace("gates = 2", "gates = \"two\""));
+    assert!(e.contains("splitter"), "{e}");
+    let e = err(&SIMPLE.replace("controller = \"projgrad\"", "controller = \"magic\""));
+    assert!(e.contains("task #1") && e.contains("magic"), "{e}");
+    assert!(matches!(load_str("[bogus]\n", "x.toml"), Err(ConfigError::Parse { .. })));
+}
+
+#[test]
+fn cli_run_writes_dump_and_plot_and_rejects_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("simple.toml");
+    std::fs::write(&cfg, SIMPLE).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_batchy"))
+        .args(["run", cfg.to_str().unwrap(), "--rounds", "3", "--period", "0.01", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("*** CONTROL ROUND: 1..., cumulative flow rate: 0 pps"), "{log}");
+    assert!(log.contains("PULLING"), "{log}");
+    let csv = std::fs::read_to_string(dir.path().join("simple_stats.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    for col in ["bypass1:control", "flow1:delay", "flow1:delay_estimate", "flow2:pps", "task0:t_0", "sum_fpps", "ctrlr_deadtime"] {
+        assert!(header.split(',').any(|c| c == col), "missing {col} in {header}");
+    }
+    assert_eq!(csv.lines().count(), 4);
+    let png = std::fs::read(dir.path().join("simple_stats.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[module]]\nname = 3").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_batchy"))
+        .args(["run", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("batchy: error:") && err.contains("bad.toml"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_batchy"))
+        .args(["run", "/nonexistent/x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
