@@ -125,7 +125,7 @@ fn compare(src: &str, presets: &[(String, u64)]) -> Result<Option<String>, Strin
             )));
         }
     }
-    for v in ours.scope.vars() {
+    for v in ours.scope.vars().iter().chain(ours.scope.builtins()) {
         let want = (v.kind() as u8, v.index);
         match pscope.get(&v.name).and_then(portus_reg) {
             Some(got) if got == want => {}
@@ -497,4 +497,38 @@ fn stress_random_programs_vs_portus() {
         }
     }
     println!("stress: {compared} programs byte-identical, {skipped} rejected by portus");
+}
+
+#[test]
+#[ignore = "timing table: run with --ignored --nocapture in release"]
+fn compile_speed_table() {
+    use std::time::Instant;
+    let corpus = load_corpus();
+    let rounds = 2_000;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for c in &corpus {
+            let (bin, _) = plang::compile(c.src.as_bytes(), &[]).expect("portus");
+            std::hint::black_box(bin.serialize().expect("serialize"));
+        }
+    }
+    let portus = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for c in &corpus {
+            let p = ccp_lang::compile(&c.src, 1).expect("ours");
+            std::hint::black_box(p.encode_body());
+        }
+    }
+    let ours = t.elapsed();
+    let n = (rounds * corpus.len()) as f64;
+    println!("| compiler | µs per program (compile + serialize, corpus mean) |");
+    println!("|---|---|");
+    println!("| portus 0.9 | {:.2} |", portus.as_secs_f64() * 1e6 / n);
+    println!("| ccp-lang   | {:.2} |", ours.as_secs_f64() * 1e6 / n);
+    println!(
+        "({} programs × {rounds} rounds; ratio portus/ours = {:.2})",
+        corpus.len(),
+        portus.as_secs_f64() / ours.as_secs_f64()
+    );
 }

@@ -2,15 +2,16 @@
 
 use crate::span::Span;
 
-/// A parsed program: the `def` block and the `when` clauses in source order.
+/// A parsed program: the `def` block and the `when` clauses in source order. Names in
+/// expressions borrow from the source text.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Program {
+pub struct Program<'a> {
     /// Declarations in source order (the `Report` block's entries where they appear).
     pub decls: Vec<Decl>,
     /// Span of the whole `(def ...)` block.
     pub def_span: Span,
     /// The `when` clauses in source order.
-    pub events: Vec<When>,
+    pub events: Vec<When<'a>>,
 }
 
 /// One variable declaration of the `def` block.
@@ -51,45 +52,45 @@ pub enum Literal {
 
 /// One `(when condition body...)` clause.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct When {
+pub struct When<'a> {
     /// The condition.
-    pub cond: Expr,
+    pub cond: Expr<'a>,
     /// Body statements, at least one.
-    pub body: Vec<Expr>,
+    pub body: Vec<Expr<'a>>,
     /// Span of the whole clause.
     pub span: Span,
 }
 
 /// An expression with its span.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expr {
+pub struct Expr<'a> {
     /// What it is.
-    pub kind: ExprKind,
+    pub kind: ExprKind<'a>,
     /// Where it is.
     pub span: Span,
 }
 
 /// The expression forms.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExprKind {
+pub enum ExprKind<'a> {
     /// A number (`+infinity` is `u64::MAX`).
     Num(u64),
     /// `true` / `false`.
     Bool(bool),
     /// A variable, primitive or implicit register name.
-    Name(String),
+    Name(&'a str),
     /// A binary operation `(op left right)`.
     Op {
         /// The operator.
         op: BinOp,
         /// The operator as written (`+` or `add`, …), for messages.
-        op_text: String,
+        op_text: &'a str,
         /// Span of the operator token.
         op_span: Span,
         /// Left operand.
-        left: Box<Expr>,
+        left: Box<Expr<'a>>,
         /// Right operand.
-        right: Box<Expr>,
+        right: Box<Expr<'a>>,
     },
     /// `(report)`.
     Report,

@@ -141,19 +141,19 @@ pub fn compile_with_presets(
 }
 
 /// Compile an already parsed program (`src` is used for error positions).
-pub fn compile_program(
-    src: &str,
-    program: &Program,
+pub fn compile_program<'s>(
+    src: &'s str,
+    program: &Program<'s>,
     uid: u32,
 ) -> Result<CompiledProgram, CompileError> {
     let mut cx = Cx {
         src,
         scope: Scope::new(),
-        instrs: Vec::new(),
+        instrs: Vec::with_capacity(64),
         ntmp: 0,
         nlocal: 0,
         warnings: Vec::new(),
-        declared: program.decls.iter().map(|d| d.name.clone()).collect(),
+        decls: &program.decls,
     };
     cx.declare(&program.decls)?;
     let mut events = Vec::with_capacity(program.events.len());
@@ -198,32 +198,32 @@ fn type_name(t: ValType) -> &'static str {
     }
 }
 
-/// Where a value lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Src {
+/// Where a value lives (variables by the name they were written with).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src<'s> {
     Imm,
     Tmp,
-    Var(String),
+    Var(&'s str),
 }
 
-#[derive(Clone, Debug)]
-struct Val {
+#[derive(Clone, Copy, Debug)]
+struct Val<'s> {
     op: Operand,
     ty: Option<ValType>,
-    src: Src,
+    src: Src<'s>,
 }
 
-struct Cx<'a> {
-    src: &'a str,
+struct Cx<'s, 'p> {
+    src: &'s str,
     scope: Scope,
     instrs: Vec<Instr>,
     ntmp: usize,
     nlocal: usize,
     warnings: Vec<Warning>,
-    declared: Vec<String>,
+    decls: &'p [Decl],
 }
 
-impl Cx<'_> {
+impl<'s> Cx<'s, '_> {
     fn err<T>(&self, kind: ErrorKind, span: Span) -> Result<T, CompileError> {
         Err(CompileError::new(kind, span, self.src))
     }
@@ -329,7 +329,7 @@ impl Cx<'_> {
         Ok(())
     }
 
-    fn event(&mut self, when: &When) -> Result<Event, CompileError> {
+    fn event(&mut self, when: &When<'s>) -> Result<Event, CompileError> {
         let cond_start = self.instrs.len();
         self.ntmp = 0;
         self.condition(&when.cond)?;
@@ -349,7 +349,7 @@ impl Cx<'_> {
         })
     }
 
-    fn condition(&mut self, cond: &Expr) -> Result<(), CompileError> {
+    fn condition(&mut self, cond: &Expr<'s>) -> Result<(), CompileError> {
         if let ExprKind::Op {
             op: BinOp::Bind, ..
         } = cond.kind
@@ -361,7 +361,7 @@ impl Cx<'_> {
         }
         let v = self.expr(cond)?;
         let flag = Operand::new(RegKind::Implicit, implicit::EVENT_FLAG);
-        match (&v.src, v.ty) {
+        match (v.src, v.ty) {
             (Src::Tmp, Some(ValType::Bool)) => {
                 if let Some(last) = self.instrs.last_mut() {
                     last.result = flag;
@@ -369,7 +369,6 @@ impl Cx<'_> {
             }
             (Src::Imm, Some(ValType::Bool)) => self.bind(flag, v.op),
             (Src::Var(name), Some(ValType::Bool)) => {
-                let name = name.clone();
                 self.warn(
                     format!(
                         "portus rejects a bare variable as a `when` condition; write \
@@ -380,7 +379,7 @@ impl Cx<'_> {
                 self.bind(flag, v.op);
             }
             (Src::Var(name), None) => {
-                return self.err(ErrorKind::UseBeforeAssign(name.clone()), cond.span);
+                return self.err(ErrorKind::UseBeforeAssign(name.to_string()), cond.span);
             }
             (Src::Var(name), Some(ValType::Num)) => {
                 return self.err(
@@ -403,7 +402,7 @@ impl Cx<'_> {
         Ok(())
     }
 
-    fn statement(&mut self, stmt: &Expr) -> Result<(), CompileError> {
+    fn statement(&mut self, stmt: &Expr<'s>) -> Result<(), CompileError> {
         match &stmt.kind {
             ExprKind::Num(_) | ExprKind::Bool(_) | ExprKind::Name(_) => {
                 self.expr(stmt)?;
@@ -436,7 +435,7 @@ impl Cx<'_> {
         });
     }
 
-    fn imm(&self, n: u64, span: Span) -> Result<Val, CompileError> {
+    fn imm(&self, n: u64, span: Span) -> Result<Val<'s>, CompileError> {
         match immediate(n) {
             Some(op) => Ok(Val {
                 op,
@@ -447,7 +446,7 @@ impl Cx<'_> {
         }
     }
 
-    fn new_tmp(&mut self, ty: ValType, span: Span) -> Result<Val, CompileError> {
+    fn new_tmp(&mut self, ty: ValType, span: Span) -> Result<Val<'s>, CompileError> {
         if self.ntmp >= MAX_TMPS {
             return self.err(ErrorKind::TooManyTemporaries(MAX_TMPS), span);
         }
@@ -460,18 +459,14 @@ impl Cx<'_> {
         })
     }
 
-    fn var_val(v: &Var) -> Val {
-        Val {
-            op: v.operand(),
-            ty: v.ty,
-            src: Src::Var(v.name.clone()),
-        }
-    }
-
     /// Resolve a name, creating a local for an unknown plain name (as portus does).
-    fn name(&mut self, name: &str, span: Span) -> Result<Val, CompileError> {
+    fn name(&mut self, name: &'s str, span: Span) -> Result<Val<'s>, CompileError> {
         if let Some(v) = self.scope.get(name) {
-            return Ok(Self::var_val(v));
+            return Ok(Val {
+                op: v.operand(),
+                ty: v.ty,
+                src: Src::Var(name),
+            });
         }
         if name.starts_with("Report.") {
             return self.err(ErrorKind::UndeclaredReport(name.to_string()), span);
@@ -497,20 +492,26 @@ impl Cx<'_> {
             default: None,
         };
         self.nlocal += 1;
-        let val = Self::var_val(&var);
+        let val = Val {
+            op: var.operand(),
+            ty: None,
+            src: Src::Var(name),
+        };
         self.scope.push(var);
         Ok(val)
     }
 
     fn check_operand(
         &self,
-        v: &Val,
-        e: &Expr,
+        v: &Val<'s>,
+        e: &Expr<'s>,
         op_text: &str,
         want: ValType,
     ) -> Result<(), CompileError> {
-        match (v.ty, &v.src) {
-            (None, Src::Var(name)) => self.err(ErrorKind::UseBeforeAssign(name.clone()), e.span),
+        match (v.ty, v.src) {
+            (None, Src::Var(name)) => {
+                self.err(ErrorKind::UseBeforeAssign(name.to_string()), e.span)
+            }
             (Some(t), _) if t == want => Ok(()),
             (t, _) => self.err(
                 ErrorKind::TypeMismatch {
@@ -523,7 +524,7 @@ impl Cx<'_> {
         }
     }
 
-    fn expr(&mut self, e: &Expr) -> Result<Val, CompileError> {
+    fn expr(&mut self, e: &Expr<'s>) -> Result<Val<'s>, CompileError> {
         match &e.kind {
             ExprKind::Num(n) => self.imm(*n, e.span),
             ExprKind::Bool(b) => Ok(Val {
@@ -543,7 +544,7 @@ impl Cx<'_> {
                 Ok(Val {
                     op: reg,
                     ty: Some(ValType::Bool),
-                    src: Src::Var(implicit::name(idx).unwrap_or_default().to_string()),
+                    src: Src::Var(implicit::name(idx).unwrap_or_default()),
                 })
             }
             ExprKind::Op {
@@ -556,8 +557,10 @@ impl Cx<'_> {
                 let (opcode, operand_ty, result_ty) = match op {
                     BinOp::Bind => return self.assign(op_text, left, right, e.span),
                     BinOp::If | BinOp::NotIf | BinOp::Ewma => {
-                        return self
-                            .err(ErrorKind::ConditionalOutsideBind(op_text.clone()), e.span);
+                        return self.err(
+                            ErrorKind::ConditionalOutsideBind(op_text.to_string()),
+                            e.span,
+                        );
                     }
                     BinOp::Add => (Op::Add, ValType::Num, ValType::Num),
                     BinOp::Sub => (Op::Sub, ValType::Num, ValType::Num),
@@ -592,11 +595,11 @@ impl Cx<'_> {
     fn assign(
         &mut self,
         op_text: &str,
-        target: &Expr,
-        value: &Expr,
+        target: &Expr<'s>,
+        value: &Expr<'s>,
         span: Span,
-    ) -> Result<Val, CompileError> {
-        let ExprKind::Name(tname) = &target.kind else {
+    ) -> Result<Val<'s>, CompileError> {
+        let ExprKind::Name(tname) = target.kind else {
             return self.err(
                 ErrorKind::AssignToNonVariable(op_text.to_string()),
                 target.span,
@@ -606,7 +609,7 @@ impl Cx<'_> {
         let t = self.name(tname, target.span)?;
         let class = self.scope.get(tname).map(|v| v.class);
         if class == Some(VarClass::Primitive) {
-            return self.err(ErrorKind::AssignToPrimitive(tname.clone()), target.span);
+            return self.err(ErrorKind::AssignToPrimitive(tname.to_string()), target.span);
         }
         if !existed {
             if let Some(similar) = self.similar_declared(tname) {
@@ -631,8 +634,8 @@ impl Cx<'_> {
             if !matches!(class, Some(VarClass::Report | VarClass::Control)) {
                 return self.err(
                     ErrorKind::ConditionalBadTarget {
-                        op: cond_text.clone(),
-                        target: tname.clone(),
+                        op: cond_text.to_string(),
+                        target: tname.to_string(),
                     },
                     span,
                 );
@@ -652,7 +655,7 @@ impl Cx<'_> {
             return Ok(t);
         }
         let v = self.expr(value)?;
-        if let (Src::Var(vname), None) = (&v.src, v.ty) {
+        if let (Src::Var(vname), None) = (v.src, v.ty) {
             self.warn(
                 format!(
                     "`{vname}` is read before its first assignment: it holds the value left by \
@@ -684,11 +687,12 @@ impl Cx<'_> {
     }
 
     fn similar_declared(&self, name: &str) -> Option<&str> {
-        self.declared
+        self.decls
             .iter()
-            .filter(|d| edit_distance(d, name) <= 2)
-            .min_by_key(|d| edit_distance(d, name))
-            .map(String::as_str)
+            .map(|d| (edit_distance(&d.name, name), d.name.as_str()))
+            .filter(|&(dist, _)| dist <= 2)
+            .min_by_key(|&(dist, _)| dist)
+            .map(|(_, n)| n)
     }
 }
 

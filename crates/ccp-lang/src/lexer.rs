@@ -13,22 +13,22 @@
 use crate::error::{CompileError, ErrorKind};
 use crate::span::Span;
 
-/// One token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Token {
+/// One token (borrowing its text from the source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Token<'a> {
     /// `(`
     LParen,
     /// `)`
     RParen,
     /// A run of name characters: a name, keyword, word operator or number.
-    Word(String),
+    Word(&'a str),
     /// A run of operator symbols (or `!if`).
-    Sym(String),
+    Sym(&'a str),
     /// `+infinity`.
     Infinity,
 }
 
-impl Token {
+impl Token<'_> {
     /// How the token is shown in messages.
     pub fn describe(&self) -> String {
         match self {
@@ -53,7 +53,7 @@ fn is_sym_char(c: char) -> bool {
 }
 
 /// Split `src` into tokens with their spans. Comments and whitespace are dropped.
-pub fn tokenize(src: &str) -> Result<Vec<(Token, Span)>, CompileError> {
+pub fn tokenize(src: &str) -> Result<Vec<(Token<'_>, Span)>, CompileError> {
     let mut out = Vec::new();
     let bytes = src.as_bytes();
     let mut i = 0;
@@ -86,7 +86,7 @@ pub fn tokenize(src: &str) -> Result<Vec<(Token, Span)>, CompileError> {
             }
             c if is_word_char(c) => {
                 let n = word_len(i);
-                out.push((Token::Word(src[i..i + n].to_string()), Span::new(i, i + n)));
+                out.push((Token::Word(&src[i..i + n]), Span::new(i, i + n)));
                 i += n;
             }
             c if is_sym_char(c) => {
@@ -101,10 +101,10 @@ pub fn tokenize(src: &str) -> Result<Vec<(Token, Span)>, CompileError> {
                     out.push((Token::Infinity, Span::new(i, after + next_word.len())));
                     i = after + next_word.len();
                 } else if sym == "!" && next_word == "if" {
-                    out.push((Token::Sym("!if".into()), Span::new(i, after + 2)));
+                    out.push((Token::Sym(&src[i..after + 2]), Span::new(i, after + 2)));
                     i = after + 2;
                 } else {
-                    out.push((Token::Sym(sym.to_string()), Span::new(i, after)));
+                    out.push((Token::Sym(sym), Span::new(i, after)));
                     i = after;
                 }
             }
@@ -124,7 +124,7 @@ pub fn tokenize(src: &str) -> Result<Vec<(Token, Span)>, CompileError> {
 mod tests {
     use super::*;
 
-    fn toks(s: &str) -> Vec<Token> {
+    fn toks(s: &str) -> Vec<Token<'_>> {
         tokenize(s).unwrap().into_iter().map(|t| t.0).collect()
     }
 
@@ -134,18 +134,18 @@ mod tests {
             toks("(:= Report.x (+ 1 +infinity)) # c (x\n(!if a b)"),
             vec![
                 Token::LParen,
-                Token::Sym(":=".into()),
-                Token::Word("Report.x".into()),
+                Token::Sym(":="),
+                Token::Word("Report.x"),
                 Token::LParen,
-                Token::Sym("+".into()),
-                Token::Word("1".into()),
+                Token::Sym("+"),
+                Token::Word("1"),
                 Token::Infinity,
                 Token::RParen,
                 Token::RParen,
                 Token::LParen,
-                Token::Sym("!if".into()),
-                Token::Word("a".into()),
-                Token::Word("b".into()),
+                Token::Sym("!if"),
+                Token::Word("a"),
+                Token::Word("b"),
                 Token::RParen,
             ]
         );
@@ -155,18 +155,15 @@ mod tests {
     fn plus_infinity_prefix_is_not_infinity() {
         assert_eq!(
             toks("+infinityx"),
-            vec![Token::Sym("+".into()), Token::Word("infinityx".into())]
+            vec![Token::Sym("+"), Token::Word("infinityx")]
         );
-        assert_eq!(toks(">="), vec![Token::Sym(">=".into())]);
-        assert_eq!(
-            toks("!iffy"),
-            vec![Token::Sym("!".into()), Token::Word("iffy".into())]
-        );
+        assert_eq!(toks(">="), vec![Token::Sym(">=")]);
+        assert_eq!(toks("!iffy"), vec![Token::Sym("!"), Token::Word("iffy")]);
     }
 
     #[test]
     fn comment_at_end_without_newline() {
-        assert_eq!(toks("a # trailing"), vec![Token::Word("a".into())]);
+        assert_eq!(toks("a # trailing"), vec![Token::Word("a")]);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::collections::HashSet;
 pub const MAX_DEPTH: usize = 200;
 
 /// Parse a whole program.
-pub fn parse(src: &str) -> Result<Program, CompileError> {
+pub fn parse(src: &str) -> Result<Program<'_>, CompileError> {
     let tokens = tokenize(src)?;
     let top = build_tree(src, tokens)?;
     Parser { src }.program(top)
@@ -38,19 +38,19 @@ pub fn parse(src: &str) -> Result<Program, CompileError> {
 
 /// A token tree: an atom or a parenthesised list.
 #[derive(Debug)]
-enum Sx {
-    Atom(Token, Span),
-    List(Vec<Sx>, Span),
+enum Sx<'a> {
+    Atom(Token<'a>, Span),
+    List(Vec<Sx<'a>>, Span),
 }
 
-impl Sx {
+impl<'a> Sx<'a> {
     fn span(&self) -> Span {
         match self {
             Sx::Atom(_, s) | Sx::List(_, s) => *s,
         }
     }
 
-    fn word(&self) -> Option<&str> {
+    fn word(&self) -> Option<&'a str> {
         match self {
             Sx::Atom(Token::Word(w), _) => Some(w),
             _ => None,
@@ -80,9 +80,9 @@ impl Sx {
     }
 }
 
-fn build_tree(src: &str, tokens: Vec<(Token, Span)>) -> Result<Vec<Sx>, CompileError> {
+fn build_tree<'a>(src: &str, tokens: Vec<(Token<'a>, Span)>) -> Result<Vec<Sx<'a>>, CompileError> {
     // Stack of open lists: (items so far, position of the `(`).
-    let mut stack: Vec<(Vec<Sx>, usize)> = Vec::new();
+    let mut stack: Vec<(Vec<Sx<'a>>, usize)> = Vec::new();
     let mut top = Vec::new();
     for (tok, span) in tokens {
         match tok {
@@ -132,16 +132,18 @@ struct Parser<'a> {
     src: &'a str,
 }
 
+type PResult<T> = Result<T, CompileError>;
+
 fn is_builtin(name: &str) -> bool {
     primitive::index(name).is_some() || implicit::index(name).is_some()
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn err<T>(&self, kind: ErrorKind, span: Span) -> Result<T, CompileError> {
         Err(CompileError::new(kind, span, self.src))
     }
 
-    fn program(&self, top: Vec<Sx>) -> Result<Program, CompileError> {
+    fn program(&self, top: Vec<Sx<'a>>) -> PResult<Program<'a>> {
         let mut it = top.into_iter();
         let Some(first) = it.next() else {
             return self.err(ErrorKind::EmptyProgram, Span::new(0, 0));
@@ -181,7 +183,7 @@ impl Parser<'_> {
         })
     }
 
-    fn def_block(&self, items: Vec<Sx>) -> Result<Vec<Decl>, CompileError> {
+    fn def_block(&self, items: Vec<Sx<'a>>) -> PResult<Vec<Decl>> {
         let mut decls = Vec::new();
         let mut seen = HashSet::new();
         for item in items.into_iter().skip(1) {
@@ -217,7 +219,7 @@ impl Parser<'_> {
 
     fn decl(
         &self,
-        items: Vec<Sx>,
+        items: Vec<Sx<'a>>,
         span: Span,
         in_report_block: bool,
         seen: &mut HashSet<String>,
@@ -260,7 +262,7 @@ impl Parser<'_> {
         let default_span = default_sx.span();
         let default = match default_sx {
             Sx::Atom(Token::Infinity, _) => Literal::Num(u64::MAX),
-            Sx::Atom(Token::Word(w), s) => match w.as_str() {
+            Sx::Atom(Token::Word(w), s) => match *w {
                 "true" => Literal::Bool(true),
                 "false" => Literal::Bool(false),
                 w if w.starts_with(|c: char| c.is_ascii_digit()) => {
@@ -289,7 +291,7 @@ impl Parser<'_> {
             .or_else(|_| self.err(ErrorKind::NumberOverflow(w.to_string()), span))
     }
 
-    fn when_clause(&self, items: Vec<Sx>, span: Span) -> Result<When, CompileError> {
+    fn when_clause(&self, items: Vec<Sx<'a>>, span: Span) -> PResult<When<'a>> {
         let head = Span::new(
             span.start,
             items.first().map_or(span.start + 1, |h| h.span().end),
@@ -308,23 +310,25 @@ impl Parser<'_> {
         Ok(When { cond, body, span })
     }
 
-    fn expr(&self, sx: Sx, ctx: Ctx) -> Result<Expr, CompileError> {
+    fn expr(&self, sx: Sx<'a>, ctx: Ctx) -> PResult<Expr<'a>> {
         match sx {
             Sx::Atom(tok, span) => {
                 let kind = match tok {
                     Token::Infinity => ExprKind::Num(u64::MAX),
-                    Token::Word(w) => match w.as_str() {
+                    Token::Word(w) => match w {
                         "true" => ExprKind::Bool(true),
                         "false" => ExprKind::Bool(false),
                         s if s.starts_with(|c: char| c.is_ascii_digit()) => {
                             ExprKind::Num(self.number(s, span)?)
                         }
                         s if s.starts_with("__") => {
-                            return self.err(ErrorKind::ReservedName(w), span);
+                            return self.err(ErrorKind::ReservedName(w.to_string()), span);
                         }
                         _ => ExprKind::Name(w),
                     },
-                    Token::Sym(s) => return self.err(ErrorKind::StrayOperator(s), span),
+                    Token::Sym(s) => {
+                        return self.err(ErrorKind::StrayOperator(s.to_string()), span);
+                    }
                     Token::LParen | Token::RParen => {
                         return self.err(ErrorKind::UnmatchedCloseParen, span);
                     }
@@ -335,7 +339,7 @@ impl Parser<'_> {
         }
     }
 
-    fn list_expr(&self, items: Vec<Sx>, span: Span, ctx: Ctx) -> Result<Expr, CompileError> {
+    fn list_expr(&self, items: Vec<Sx<'a>>, span: Span, ctx: Ctx) -> PResult<Expr<'a>> {
         let mut it = items.into_iter();
         let Some(head) = it.next() else {
             return self.err(ErrorKind::EmptyList, span);
@@ -351,11 +355,13 @@ impl Parser<'_> {
             }
         };
         let rest: Vec<Sx> = it.collect();
-        let command = match text.as_str() {
+        let command = match text {
             "report" => Some(("report", ExprKind::Report)),
             "fallthrough" => Some(("fallthrough", ExprKind::Fallthrough)),
             "reset" => return self.err(ErrorKind::ResetRemoved, span),
-            "def" | "when" => return self.err(ErrorKind::MisplacedKeyword(text), head_span),
+            "def" | "when" => {
+                return self.err(ErrorKind::MisplacedKeyword(text.to_string()), head_span);
+            }
             _ => None,
         };
         if let Some((name, kind)) = command {
@@ -367,8 +373,8 @@ impl Parser<'_> {
             }
             return Ok(Expr { kind, span });
         }
-        let Some(op) = BinOp::from_spelling(&text) else {
-            let hint = match text.as_str() {
+        let Some(op) = BinOp::from_spelling(text) else {
+            let hint = match text {
                 ">=" | "<=" => {
                     Some("the language has no `>=`/`<=`; combine `>`/`<` and `==` with `||`")
                 }
@@ -380,30 +386,34 @@ impl Parser<'_> {
                 _ => None,
             };
             return match hint {
-                Some(hint) => {
-                    self.err(ErrorKind::UnknownOperatorHint { op: text, hint }, head_span)
-                }
-                None => self.err(ErrorKind::UnknownOperator(text), head_span),
+                Some(hint) => self.err(
+                    ErrorKind::UnknownOperatorHint {
+                        op: text.to_string(),
+                        hint,
+                    },
+                    head_span,
+                ),
+                None => self.err(ErrorKind::UnknownOperator(text.to_string()), head_span),
             };
         };
         // A stray symbol among the operands (`(- 0 -5)`) is a better thing to report
         // than the operand count it causes.
         for (k, sx) in rest.iter().enumerate() {
             if let Sx::Atom(Token::Sym(s), sspan) = sx {
-                let negative = s == "-"
+                let negative = *s == "-"
                     && matches!(rest.get(k + 1), Some(Sx::Atom(Token::Word(w), wspan))
                         if wspan.start == sspan.end && w.starts_with(|c: char| c.is_ascii_digit()));
                 return if negative {
                     self.err(ErrorKind::NegativeNumber, sspan.to(rest[k + 1].span()))
                 } else {
-                    self.err(ErrorKind::StrayOperator(s.clone()), *sspan)
+                    self.err(ErrorKind::StrayOperator(s.to_string()), *sspan)
                 };
             }
         }
         if rest.len() != 2 {
             return self.err(
                 ErrorKind::WrongArity {
-                    op: text,
+                    op: text.to_string(),
                     found: rest.len(),
                 },
                 span,
@@ -411,7 +421,13 @@ impl Parser<'_> {
         }
         let mut ops = rest.into_iter();
         let (Some(l), Some(r)) = (ops.next(), ops.next()) else {
-            return self.err(ErrorKind::WrongArity { op: text, found: 0 }, span);
+            return self.err(
+                ErrorKind::WrongArity {
+                    op: text.to_string(),
+                    found: 0,
+                },
+                span,
+            );
         };
         let left = self.expr(l, Ctx::Operand)?;
         let right = self.expr(r, Ctx::Operand)?;
@@ -460,7 +476,7 @@ mod tests {
         // `trueish` is a name, not `true` followed by garbage.
         let p = parse("(def)(when true (:= trueish 1))").unwrap();
         match &p.events[0].body[0].kind {
-            ExprKind::Op { left, .. } => assert_eq!(left.kind, ExprKind::Name("trueish".into())),
+            ExprKind::Op { left, .. } => assert_eq!(left.kind, ExprKind::Name("trueish")),
             other => panic!("unexpected {other:?}"),
         }
         // `volatileX` is a plain (non-volatile) variable named `volatileX`.

@@ -6,7 +6,7 @@
 
 use crate::bytecode::{DATAPATH_INFINITY, DEF_INFINITY_SENTINEL, Operand, RegKind, ValType};
 use crate::bytecode::{implicit, primitive};
-use std::collections::HashMap;
+use std::sync::LazyLock;
 use thiserror::Error;
 
 /// Which register file a name lives in.
@@ -94,72 +94,66 @@ pub enum FieldError {
     NotUpdatable(String),
 }
 
-/// The variables of one compiled program: report, control and local variables, plus
-/// the built-in primitives and the user-visible implicit registers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Scope {
-    vars: Vec<Var>,
-    by_name: HashMap<String, usize>,
+/// The built-in names: the 15 primitives, then `Micros`, `Cwnd`, `Rate`.
+fn builtins() -> &'static [Var] {
+    static BUILTINS: LazyLock<Vec<Var>> = LazyLock::new(|| {
+        let prims = primitive::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ty))| (VarClass::Primitive, i, *name, *ty));
+        let imps = implicit::ALL
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, _))| !name.starts_with("__"))
+            .map(|(i, (name, ty))| (VarClass::Implicit, i, *name, *ty));
+        prims
+            .chain(imps)
+            .map(|(class, i, name, ty)| Var {
+                name: name.to_string(),
+                class,
+                index: i as u32,
+                volatile: false,
+                ty: Some(ty),
+                default: None,
+            })
+            .collect()
+    });
+    &BUILTINS
 }
 
-impl Default for Scope {
-    fn default() -> Self {
-        Scope::new()
-    }
+/// The variables of one compiled program: report, control and local variables. Lookups
+/// also resolve the built-in primitives and the user-visible implicit registers.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Scope {
+    vars: Vec<Var>,
 }
 
 impl Scope {
-    /// A scope holding only the built-in names (15 primitives, `Micros`, `Cwnd`, `Rate`).
+    /// A scope holding no user variables (only the built-in names resolve).
     pub fn new() -> Scope {
-        let mut s = Scope {
-            vars: Vec::new(),
-            by_name: HashMap::new(),
-        };
-        for (i, (name, ty)) in primitive::ALL.iter().enumerate() {
-            s.push(Var {
-                name: (*name).to_string(),
-                class: VarClass::Primitive,
-                index: i as u32,
-                volatile: false,
-                ty: Some(*ty),
-                default: None,
-            });
-        }
-        for (i, (name, ty)) in implicit::ALL.iter().enumerate() {
-            if name.starts_with("__") {
-                continue;
-            }
-            s.push(Var {
-                name: (*name).to_string(),
-                class: VarClass::Implicit,
-                index: i as u32,
-                volatile: false,
-                ty: Some(*ty),
-                default: None,
-            });
-        }
-        s
+        Scope::default()
     }
 
     /// Add a variable (the compiler guarantees names are unique).
     pub(crate) fn push(&mut self, v: Var) {
-        self.by_name.insert(v.name.clone(), self.vars.len());
         self.vars.push(v);
     }
 
     pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut Var> {
-        let i = *self.by_name.get(name)?;
-        self.vars.get_mut(i)
+        self.vars.iter_mut().find(|v| v.name == name)
     }
 
     /// Look a name up exactly as written in programs.
     pub fn get(&self, name: &str) -> Option<&Var> {
-        self.by_name.get(name).and_then(|&i| self.vars.get(i))
+        self.vars
+            .iter()
+            .find(|v| v.name == name)
+            .or_else(|| builtins().iter().find(|v| v.name == name))
     }
 
     /// Whether the name exists.
     pub fn has(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+        self.get(name).is_some()
     }
 
     /// A report variable by name, with or without the `Report.` prefix
@@ -202,9 +196,15 @@ impl Scope {
             .count()
     }
 
-    /// All names: built-ins first, then user variables in declaration/creation order.
+    /// The program's own variables (report, control, local) in declaration/creation
+    /// order.
     pub fn vars(&self) -> &[Var] {
         &self.vars
+    }
+
+    /// The built-in names every program can read: primitives, `Micros`, `Cwnd`, `Rate`.
+    pub fn builtins(&self) -> &'static [Var] {
+        builtins()
     }
 
     /// The register an UPDATE_FIELDS / CHANGE_PROG record for `name` must carry:
@@ -230,6 +230,7 @@ impl Scope {
         match op.kind {
             RegKind::Immediate | RegKind::Tmp => None,
             RegKind::Implicit => implicit::name(op.value),
+            RegKind::Primitive => primitive::name(op.value),
             k => self
                 .vars
                 .iter()
