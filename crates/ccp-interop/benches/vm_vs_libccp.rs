@@ -9,8 +9,8 @@
 //! The program is `examples/programs/reno.ccp` when present, otherwise
 //! `ccp_interop::workload::RENO_PROGRAM`. Both implementations get the program from the
 //! same portus INSTALL bytes, then one CHANGE_PROG; each ACK our side also consumes the
-//! cwnd/rate calls and encodes the MEASURE bytes into a buffer, as libccp does before its
-//! `send_msg` callback. The `--callgrind` mode is for
+//! cwnd/rate calls and encodes the MEASURE bytes into a buffer (with `ccp-wire`), as
+//! libccp does before its `send_msg` callback. The `--callgrind` mode is for
 //! `crates/ccp-interop/scripts/callgrind_vm.sh` (instructions per ACK); with a trailing
 //! `0` it generates the N ACKs but does not process them (the baseline).
 
@@ -53,21 +53,6 @@ fn install_bytes(src: &str) -> Vec<u8> {
     .expect("portus serializes")
 }
 
-/// MEASURE encoding into a fixed buffer (no allocation), like libccp's stack buffer.
-fn encode_measure_into(buf: &mut [u8; 900], sid: u32, uid: u32, fields: &[u64]) -> usize {
-    let n = fields.len().min(110);
-    let len = 16 + 8 * n;
-    buf[0..2].copy_from_slice(&1u16.to_le_bytes());
-    buf[2..4].copy_from_slice(&(len as u16).to_le_bytes());
-    buf[4..8].copy_from_slice(&sid.to_le_bytes());
-    buf[8..12].copy_from_slice(&uid.to_le_bytes());
-    buf[12..16].copy_from_slice(&(n as u32).to_le_bytes());
-    for (i, f) in fields[..n].iter().enumerate() {
-        buf[16 + 8 * i..24 + 8 * i].copy_from_slice(&f.to_le_bytes());
-    }
-    len
-}
-
 /// Counts both implementations must agree on.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Totals {
@@ -108,7 +93,14 @@ impl Ours {
             }
         }
         if let Some(m) = out.report() {
-            let n = encode_measure_into(&mut self.buf, u32::from(SID), m.program_uid, m.fields);
+            // Into a fixed buffer, like libccp's 900-byte stack buffer.
+            let n = ccp_wire::encode_measure_to_slice(
+                u32::from(SID),
+                m.program_uid,
+                m.fields,
+                &mut self.buf,
+            )
+            .unwrap_or(0);
             self.sink = self.sink.wrapping_add(n as u64 + u64::from(self.buf[20]));
             self.totals.reports += 1;
         }

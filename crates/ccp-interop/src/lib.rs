@@ -6,8 +6,10 @@
 //! * [`msg`] — small decoders/encoders for INSTALL, UPDATE_FIELDS, CHANGE_PROG and
 //!   MEASURE used to replay agent messages into our VM.
 //! * [`workload`] — deterministic per-ACK primitive streams and the Reno-style program.
+//! * [`alloc_count`] — a counting global allocator for "does not allocate" tests.
 #![deny(unsafe_code)]
 
+pub mod alloc_count;
 pub mod libccp_ffi;
 pub mod msg;
 pub mod workload;

@@ -12,25 +12,36 @@
 //! * CHANGE_PROG to one of two installed programs (or an unknown uid) with initial
 //!   values.
 //!
-//! The same message bytes go to libccp (`ccp_read_msg`) and — decoded — to our VM.
-//! Asserted identical: every return code, the sequence of `set_cwnd`/`set_rate_abs`
-//! calls (our values truncated to u32 like libccp's C ABI) and the MEASURE bytes.
+//! The same message bytes go to libccp (`ccp_read_msg`) and — parsed by `ccp-wire` in
+//! datapath mode — to our VM. Asserted identical: every return code, the sequence of
+//! `set_cwnd`/`set_rate_abs` calls (our values truncated to u32 like libccp's C ABI) and
+//! the MEASURE bytes (ours encoded by `ccp-wire`).
+//!
+//! `ccp-wire` rejects a whole UPDATE_FIELDS / CHANGE_PROG that contains an invalid
+//! record type, with libccp's code (−53), while libccp has already staged the records
+//! (and the program switch) before the bad one. The test checks the code and then
+//! replays the raw records, as a libccp-exact datapath has to.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ccp_interop::alloc_count::{CountingAlloc, allocations};
 use ccp_interop::libccp_ffi::{Callback, Libccp, clock_us, set_clock_us};
 use ccp_interop::msg::{Record, decode_change_prog, decode_install, decode_update_fields};
 use ccp_interop::msg::{encode_install, encode_measure};
-use ccp_interop::workload::RENO_PROGRAM;
+use ccp_interop::workload::{AckStream, RENO_PROGRAM};
 use ccp_lang::bytecode::{Bin, RegKind};
 use ccp_lang::vm::{Call, Flow, Primitives, Program};
+use ccp_wire::{ChangeProg, Install, ParseOptions, UpdateField, UpdateFields};
 use libccp as _;
 use portus::lang::{Reg, Type};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 /// Sequences per program in CI.
 const SEQUENCES: u64 = 1_000;
@@ -364,6 +375,14 @@ impl std::ops::AddAssign for Stats {
 
 const SID: u16 = 1;
 
+/// ccp-wire's update records as `(type byte, index, value)`.
+fn records(updates: &[UpdateField]) -> Vec<Record> {
+    updates
+        .iter()
+        .map(|u| (u.kind as u8, u.index, u.value))
+        .collect()
+}
+
 /// Run one random sequence on `target` (uid 1) with `alt` (uid 2) also installed.
 fn run_sequence(
     target: &Compiled,
@@ -399,8 +418,19 @@ fn run_sequence(
                 history,
             ));
         }
-        let (got_uid, bin): (u32, Bin) = decode_install(&bytes)
+        let Install {
+            program_uid: got_uid,
+            bin,
+            ..
+        } = Install::parse_with(&bytes, &ParseOptions::DATAPATH)
+            .map_err(|e| fail(0, format!("ccp-wire INSTALL: {e}"), Vec::new()))?;
+        let ours: (u32, Bin) = decode_install(&bytes)
             .map_err(|e| fail(0, format!("decode INSTALL: {e}"), Vec::new()))?;
+        assert_eq!(
+            ours,
+            (got_uid, bin.clone()),
+            "ccp-wire and test decoder agree"
+        );
         assert_eq!(encode_install(got_uid, &bin), bytes, "INSTALL re-encodes");
         let prog = Program::new(got_uid, bin)
             .map_err(|e| fail(0, format!("our load: {e}"), Vec::new()))?;
@@ -435,8 +465,18 @@ fn run_sequence(
                 fields,
             })
             .expect("portus serializes CHANGE_PROG");
-            let (_, uid2, recs) = decode_change_prog(&bytes).expect("decodes");
-            history.push(Step::ChangeProg(uid2, recs.clone()));
+            let (_, uid2, raw) = decode_change_prog(&bytes).expect("decodes");
+            history.push(Step::ChangeProg(uid2, raw.clone()));
+            let recs = match ChangeProg::parse_with(&bytes, &ParseOptions::DATAPATH) {
+                Ok(cp) => {
+                    assert_eq!(cp.program_uid, uid2);
+                    records(&cp.updates)
+                }
+                Err(e) => {
+                    assert_eq!(e.libccp_code(), -53, "ccp-wire rejects {raw:?}: {e}");
+                    raw
+                }
+            };
             let theirs = c.read_msg(&bytes).map_err(|e| {
                 fail(
                     step,
@@ -474,8 +514,15 @@ fn run_sequence(
                 fields,
             })
             .expect("portus serializes UPDATE_FIELDS");
-            let (_, recs) = decode_update_fields(&bytes).expect("decodes");
-            history.push(Step::Update(recs.clone()));
+            let (_, raw) = decode_update_fields(&bytes).expect("decodes");
+            history.push(Step::Update(raw.clone()));
+            let recs = match UpdateFields::parse_with(&bytes, &ParseOptions::DATAPATH) {
+                Ok(u) => records(&u.updates),
+                Err(e) => {
+                    assert_eq!(e.libccp_code(), -53, "ccp-wire rejects {raw:?}: {e}");
+                    raw
+                }
+            };
             let theirs = c
                 .read_msg(&bytes)
                 .map_err(|e| fail(step, format!("harness refused UPDATE: {e}"), Vec::new()))?;
@@ -523,7 +570,18 @@ fn run_sequence(
                 .collect();
             let our_sent: Vec<Vec<u8>> = out
                 .report()
-                .map(|m| encode_measure(u32::from(SID), m.program_uid, m.fields))
+                .map(|m| {
+                    let mut buf = Vec::new();
+                    ccp_wire::encode_measure_into(
+                        u32::from(SID),
+                        m.program_uid,
+                        m.fields,
+                        &mut buf,
+                    )
+                    .expect("ccp-wire encodes MEASURE");
+                    assert_eq!(buf, encode_measure(u32::from(SID), m.program_uid, m.fields));
+                    buf
+                })
                 .into_iter()
                 .collect();
 
@@ -676,4 +734,48 @@ fn harness_refuses_inputs_outside_libccp_defined_behaviour() {
     // Unknown message types are passed through (libccp answers −32).
     short[0] = 9;
     assert_eq!(c.read_msg(&short), Ok(-32));
+}
+
+#[test]
+fn vm_invoke_does_not_allocate() {
+    let progs = [
+        Compiled::new("reno".into(), RENO_PROGRAM),
+        Compiled::new("ops".into(), BUILTIN_OPS),
+    ];
+    let table: Vec<Arc<Program>> = progs
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let (uid, bin) = decode_install(&c.install(k as u32 + 1)).expect("decodes");
+            Arc::new(Program::new(uid, bin).expect("loads"))
+        })
+        .collect();
+    let acks = AckStream::new(3).take_acks(20_000);
+    let mut flow = Flow::new();
+    let (mut reports, mut calls) = (0u64, 0u64);
+    let mut invoke_allocs = 0;
+    for (i, (p, now)) in acks.iter().enumerate() {
+        // Staging (the IPC side) may allocate; applying it in `invoke` must not.
+        if i % 1_000 == 0 {
+            let prog = Arc::clone(&table[(i / 1_000) % 2]);
+            flow.stage_change_program(prog, [(2, 4, 20_000), (0, 1, 50_000)])
+                .expect("stages");
+        } else if i % 97 == 0 {
+            flow.stage_update(2, 5, 1_000_000).expect("stages");
+        }
+        let before = allocations();
+        let out = flow.invoke(p, *now);
+        reports += u64::from(out.report().is_some());
+        calls += out.calls().count() as u64;
+        invoke_allocs += allocations() - before;
+    }
+    assert_eq!(invoke_allocs, 0, "allocations inside Flow::invoke");
+    assert!(
+        reports > 10 && calls >= acks.len() as u64,
+        "{reports} {calls}"
+    );
+    // The counter works: an allocation on this thread is seen.
+    let before = allocations();
+    let v = std::hint::black_box(vec![1u8; 10]);
+    assert!(allocations() > before && v.len() == 10);
 }

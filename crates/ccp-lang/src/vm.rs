@@ -72,6 +72,26 @@
 //!   callbacks take `u32` and truncate. A datapath with a u32 ABI should saturate or
 //!   truncate explicitly (libccp truncates).
 //!
+//! # libccp behaviours reproduced that the spec leaves implicit
+//!
+//! Checked against libccp's C source and by the differential test against the C library
+//! (`crates/ccp-interop/tests/libccp_vm.rs`):
+//!
+//! * The DEF passes read the DEF's *left* operand as the target (portus emits
+//!   result = left), and a DEF whose left operand is not a report/control register is
+//!   skipped.
+//! * `num_to_return` is only computed when the DEF prefix is followed by a non-DEF
+//!   instruction; a program made only of DEFs reports 0 fields.
+//! * `__eventFlag` is a plain register: an event with an empty condition sees the value
+//!   left by the previous event, and a body that clears it does not stop the event loop.
+//! * Writing `Micros` also stores the value in the register, so later reads in the same
+//!   invocation see exactly `v`.
+//! * EWMA uses wrapping u64 arithmetic, so weights > 10 wrap instead of failing.
+//! * A staged switch to the program that is already active still runs both DEF passes
+//!   and restarts `Micros`.
+//! * A staged `Cwnd` is applied with a call when ≠ 0, the post-program `Cwnd` when > 0
+//!   (identical on u64); the same register can therefore be set twice per invocation.
+//!
 //! [`Bin`]: crate::bytecode::Bin
 //! [`Bin::validate`]: crate::bytecode::Bin::validate
 

@@ -144,9 +144,10 @@ impl<'a> Outcome<'a> {
 /// Memory: [`std::mem::size_of::<Flow>()`] (128 bytes on 64-bit targets) plus
 /// 8 · (39 + 2 · max(report regs, control regs)) bytes of registers (sized by the largest
 /// program this flow has been switched to, grow-only), 8 bytes per report field and 16
-/// bytes per distinct staged control update; e.g. 640 bytes in total for a Reno program
-/// with 6 report fields and 1 control variable. [`Flow::memory_bytes`] gives the exact
-/// figure. libccp's per-connection state is about 3 KB.
+/// bytes per distinct staged control update (capacity kept once used); e.g. 584 bytes in
+/// total for a Reno program with 6 report fields and 1 control variable.
+/// [`Flow::memory_bytes`] gives the exact figure. libccp's per-connection state is about
+/// 3 KB (`struct ccp_priv_state`) plus its 216-byte `struct ccp_connection`.
 #[derive(Debug, Clone)]
 pub struct Flow {
     regs: Vec<u64>,

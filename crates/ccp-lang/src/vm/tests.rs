@@ -895,3 +895,23 @@ fn memory_grows_with_the_program_and_never_shrinks() {
 fn primitives_have_the_c_layout_size() {
     assert_eq!(std::mem::size_of::<Primitives>(), 88);
 }
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn reno_sized_flow_uses_584_bytes() {
+    // 6 report fields, 1 control variable: 39 + 2·6 register slots, 6 report slots.
+    let defs = (0..6)
+        .map(|i| def(vrep(i), 0))
+        .chain([def(ctrl(0), 0)])
+        .collect();
+    let p = prog(1, defs, vec![(cond_true(), vec![bind(REPORT, imm(1))])]);
+    let mut f = flow_with(&p, &[]);
+    assert_eq!(std::mem::size_of::<Flow>(), 128);
+    assert_eq!(f.memory_bytes(), 128 + 8 * (39 + 12) + 8 * 6);
+    assert_eq!(f.memory_bytes(), 584);
+    // Invocations never allocate: the footprint is unchanged after running.
+    for t in 0..100 {
+        f.invoke(&quiet(), t);
+    }
+    assert_eq!(f.memory_bytes(), 584);
+}
