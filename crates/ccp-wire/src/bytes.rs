@@ -97,31 +97,74 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Iterator over fixed-size records of a region whose every record was validated when
-/// the view was built. `decode` returns `None` only for records that failed that
-/// validation, which therefore never occurs; such records would simply be skipped.
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+/// A fixed-size record that a view iterates over: `u64` (MEASURE fields),
+/// [`Event`](ccp_lang::bytecode::Event), [`Instr`](ccp_lang::bytecode::Instr),
+/// [`UpdateField`](crate::UpdateField). Sealed: implemented only in this crate.
+pub trait Record: Sized + sealed::Sealed {
+    /// Encoded size in bytes.
+    const SIZE: usize;
+    /// Decode one record of exactly [`SIZE`](Record::SIZE) bytes that was validated when
+    /// the view was built (`None` only for bytes that would have failed validation).
+    fn decode_record(b: &[u8]) -> Option<Self>;
+}
+
+impl sealed::Sealed for u64 {}
+impl Record for u64 {
+    const SIZE: usize = 8;
+    #[inline]
+    fn decode_record(b: &[u8]) -> Option<u64> {
+        b.first_chunk::<8>().map(|a| u64::from_le_bytes(*a))
+    }
+}
+
+impl sealed::Sealed for ccp_lang::bytecode::Event {}
+impl Record for ccp_lang::bytecode::Event {
+    const SIZE: usize = ccp_lang::bytecode::EVENT_LEN;
+    #[inline]
+    fn decode_record(b: &[u8]) -> Option<Self> {
+        b.first_chunk().map(ccp_lang::bytecode::Event::decode)
+    }
+}
+
+impl sealed::Sealed for ccp_lang::bytecode::Instr {}
+impl Record for ccp_lang::bytecode::Instr {
+    const SIZE: usize = ccp_lang::bytecode::INSTR_LEN;
+    #[inline]
+    fn decode_record(b: &[u8]) -> Option<Self> {
+        b.first_chunk()
+            .and_then(|a| ccp_lang::bytecode::Instr::decode(a).ok())
+    }
+}
+
+/// Iterator over the fixed-size records of a region whose every record was validated
+/// when the view was built; decodes in place, no allocation. Records failing
+/// validation cannot occur (they would simply be skipped).
 #[derive(Clone, Debug)]
 pub struct Records<'a, T> {
     chunks: ChunksExact<'a, u8>,
-    decode: fn(&[u8]) -> Option<T>,
+    _marker: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<'a, T> Records<'a, T> {
-    pub(crate) fn new(region: &'a [u8], size: usize, decode: fn(&[u8]) -> Option<T>) -> Self {
+impl<'a, T: Record> Records<'a, T> {
+    pub(crate) fn new(region: &'a [u8]) -> Self {
         Records {
-            chunks: region.chunks_exact(size),
-            decode,
+            chunks: region.chunks_exact(T::SIZE),
+            _marker: std::marker::PhantomData,
         }
     }
 }
 
-impl<T> Iterator for Records<'_, T> {
+impl<T: Record> Iterator for Records<'_, T> {
     type Item = T;
 
     #[inline]
     fn next(&mut self) -> Option<T> {
         for chunk in self.chunks.by_ref() {
-            if let Some(v) = (self.decode)(chunk) {
+            if let Some(v) = T::decode_record(chunk) {
                 return Some(v);
             }
         }
@@ -134,13 +177,13 @@ impl<T> Iterator for Records<'_, T> {
     }
 }
 
-impl<T> ExactSizeIterator for Records<'_, T> {}
+impl<T: Record> ExactSizeIterator for Records<'_, T> {}
 
-impl<T> DoubleEndedIterator for Records<'_, T> {
+impl<T: Record> DoubleEndedIterator for Records<'_, T> {
     #[inline]
     fn next_back(&mut self) -> Option<T> {
         while let Some(chunk) = self.chunks.next_back() {
-            if let Some(v) = (self.decode)(chunk) {
+            if let Some(v) = T::decode_record(chunk) {
                 return Some(v);
             }
         }

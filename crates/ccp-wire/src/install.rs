@@ -76,11 +76,6 @@ fn decode_event(c: &[u8]) -> Option<Event> {
     c.first_chunk::<EVENT_LEN>().map(Event::decode)
 }
 
-fn decode_instr(c: &[u8]) -> Option<Instr> {
-    c.first_chunk::<INSTR_LEN>()
-        .and_then(|b| Instr::decode(b).ok())
-}
-
 /// Checked view of an INSTALL message. Construction checks the counts against the
 /// limits (≤ 256 events, ≤ 255 instructions), the bytes against the counts, decodes
 /// every instruction ([`Instr::decode`]: opcode and operand types) and checks that every
@@ -188,12 +183,12 @@ impl<'a> InstallView<'a> {
 
     /// The events, decoded in place.
     pub fn events(&self) -> Records<'a, Event> {
-        Records::new(self.events, EVENT_LEN, decode_event)
+        Records::new(self.events)
     }
 
     /// The instructions, decoded in place (all were validated at construction).
     pub fn instrs(&self) -> Records<'a, Instr> {
-        Records::new(self.instrs, INSTR_LEN, decode_instr)
+        Records::new(self.instrs)
     }
 
     /// The program as a [`Bin`].

@@ -81,7 +81,7 @@ mod message;
 mod ready;
 mod update;
 
-pub use bytes::Records;
+pub use bytes::{Record, Records};
 pub use create::{CONG_ALG_FIELD_LEN, CREATE_LEN, Create, CreateView, MAX_CONG_ALG_LEN};
 pub use encode::Encode;
 pub use error::{EncodeError, ParseError};

@@ -171,9 +171,7 @@ impl<'a> MeasureView<'a> {
 
     /// The fields in index order, read in place.
     pub fn fields(&self) -> Records<'a, u64> {
-        Records::new(self.bytes.get(MEASURE_FIXED_LEN..).unwrap_or(&[]), 8, |c| {
-            Some(u64_at(c, 0))
-        })
+        Records::new(self.bytes.get(MEASURE_FIXED_LEN..).unwrap_or(&[]))
     }
 
     /// Copy the fields into `out` (cleared first; no allocation if it has capacity).

@@ -94,9 +94,13 @@ impl UpdateField {
     }
 }
 
-fn decode_record(c: &[u8]) -> Option<UpdateField> {
-    c.first_chunk::<UPDATE_RECORD_LEN>()
-        .and_then(UpdateField::decode)
+impl crate::bytes::sealed::Sealed for UpdateField {}
+impl crate::bytes::Record for UpdateField {
+    const SIZE: usize = UPDATE_RECORD_LEN;
+    #[inline]
+    fn decode_record(b: &[u8]) -> Option<UpdateField> {
+        b.first_chunk().and_then(UpdateField::decode)
+    }
 }
 
 fn check_updates(msg: MsgType, updates: &[UpdateField]) -> Result<(), EncodeError> {
@@ -284,7 +288,7 @@ impl<'a> UpdateFieldsView<'a> {
 
     /// The updates, decoded in place.
     pub fn updates(&self) -> Records<'a, UpdateField> {
-        Records::new(self.records, UPDATE_RECORD_LEN, decode_record)
+        Records::new(self.records)
     }
 
     /// The owned message.
@@ -419,7 +423,7 @@ impl<'a> ChangeProgView<'a> {
 
     /// The updates, decoded in place.
     pub fn updates(&self) -> Records<'a, UpdateField> {
-        Records::new(self.records, UPDATE_RECORD_LEN, decode_record)
+        Records::new(self.records)
     }
 
     /// The owned message.
