@@ -255,6 +255,15 @@ mod tests {
         let mut stack = [0u8; 64];
         let n = encode_measure_to_slice(3, 9, &fields, &mut stack).unwrap();
         assert_eq!(&stack[..n], &owned[..]);
+        // A reused buffer is never reallocated.
+        let mut out = Vec::with_capacity(16 + 8 * MAX_REPORT_FIELDS);
+        let (ptr, cap) = (out.as_ptr(), out.capacity());
+        for n in 0..=MAX_REPORT_FIELDS {
+            out.clear();
+            encode_measure_into(1, 2, &vec![5; n], &mut out).unwrap();
+            assert_eq!(out.len(), 16 + 8 * n);
+        }
+        assert_eq!((out.as_ptr(), out.capacity()), (ptr, cap));
     }
 
     #[test]
