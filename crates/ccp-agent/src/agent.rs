@@ -19,10 +19,10 @@ use crate::datapath::{Datapath, FlowLink, Outbox, Shared};
 use crate::programs::{Program, ProgramSet, StartError, compile_all};
 use crate::report::Report;
 
-/// Capability bit `REPORT_CWND_RATE` (bit 5, issue-3 design): the datapath appends the
-/// connection's Cwnd and Rate after the report variables of every MEASURE. Effective only
-/// when both sides announce it in their HELLO.
-pub const REPORT_CWND_RATE: Capabilities = Capabilities::from_bits_retain(1 << 5);
+/// Capability bit `REPORT_CWND_RATE` (issue-3 design, [`Capabilities::REPORT_CWND_RATE`]):
+/// the datapath appends the connection's Cwnd and Rate after the report variables of every
+/// MEASURE. Effective only when both sides announce it in their HELLO.
+pub const REPORT_CWND_RATE: Capabilities = Capabilities::REPORT_CWND_RATE;
 
 /// What the agent needs of a datapath address: the transports' `Addr` types (`PathBuf`
 /// for unix sockets, `()` for netlink and channels) all qualify.
