@@ -77,8 +77,10 @@ pub struct Primitives {
 /// adapter ignores these: CCP algorithms only see [`Primitives`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SenderState {
-    /// The sender is in loss recovery (fast recovery, or after a timeout) until the data
-    /// outstanding when the episode started is acknowledged.
+    /// The sender is in fast recovery (SACK-based loss recovery) until the data outstanding
+    /// when the loss episode started is acknowledged. Native Reno/CUBIC do not grow the
+    /// window then. Not set after a timeout: the window slow-starts while the sender
+    /// retransmits (Linux's `CA_Loss`).
     pub in_recovery: bool,
     /// Smoothed RTT (RFC 6298) in µs, 0 before the first sample.
     pub srtt_us: u64,

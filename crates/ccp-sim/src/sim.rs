@@ -499,10 +499,14 @@ impl Simulation {
             &mut self.knobs[i],
             &mut self.outbox,
         );
+        let mut m = outcome.measurement;
         if outcome.entered_recovery {
-            f.cc.on_loss(&outcome.measurement, &mut ctl);
+            f.cc.on_loss(&m, &mut ctl);
+            // on_ack sees the window on_loss chose
+            m.prims.snd_cwnd = ctl.cwnd();
+            m.prims.snd_rate = ctl.pacing_rate();
         }
-        f.cc.on_ack(&outcome.measurement, &mut ctl);
+        f.cc.on_ack(&m, &mut ctl);
         if !self.outbox.is_empty() {
             self.drain_outbox();
         }
