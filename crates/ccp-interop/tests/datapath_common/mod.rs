@@ -216,6 +216,19 @@ impl Link {
         }
     }
 
+    /// Next message, waiting at most [`WAIT`] for it.
+    pub fn recv_blocking(&self) -> Option<Vec<u8>> {
+        match self {
+            Link::Chan { from_agent, .. } => from_agent.recv_timeout(WAIT).ok(),
+            Link::Unix { sock, .. } => {
+                sock.set_mode(ccp_ipc::Mode::Blocking(WAIT)).ok()?;
+                let m = self.try_recv();
+                sock.set_mode(ccp_ipc::Mode::Nonblocking).ok()?;
+                m
+            }
+        }
+    }
+
     /// Next queued message, without waiting.
     pub fn try_recv(&self) -> Option<Vec<u8>> {
         match self {
