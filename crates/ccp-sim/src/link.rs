@@ -267,7 +267,23 @@ impl Link {
         })
     }
 
-    /// Bytes the link could have carried in `[from, to)`.
+    /// Bytes served by `now`: every departed packet, plus the transmitted fraction of the
+    /// packet in service (so per-interval utilization never exceeds 1 on slow links).
+    pub fn served_bytes(&mut self, now: SimTime) -> f64 {
+        self.advance(now);
+        let mut served = self.counters.departed_bytes as f64;
+        if let Some(front) = self.pending.front()
+            && front.start <= now.0
+            && front.depart > front.start
+        {
+            served += f64::from(front.size) * (now.0 - front.start) as f64
+                / (front.depart - front.start) as f64;
+        }
+        served
+    }
+
+    /// Bytes the link could have carried in `(from, to]` (a trace opportunity exactly at
+    /// `to` counts, like a departure exactly at `to`).
     pub fn capacity_bytes(&self, from: SimTime, to: SimTime) -> f64 {
         if to <= from {
             return 0.0;
@@ -275,7 +291,7 @@ impl Link {
         match &self.params.capacity {
             Capacity::Rate { bps } => *bps as f64 * (to.0 - from.0) as f64 / 8e9,
             Capacity::Trace(trace) => {
-                (trace.count_before(to) - trace.count_before(from)) as f64
+                (trace.count_before(to + SimTime(1)) - trace.count_before(from + SimTime(1))) as f64
                     * f64::from(OPPORTUNITY_BYTES)
             }
         }
@@ -402,9 +418,16 @@ mod tests {
         let b = sent(l.enqueue(SimTime::from_millis(11), 700));
         assert_eq!(a.depart, SimTime::from_millis(12));
         assert_eq!(b.depart, SimTime::from_millis(12));
+        // opportunities in (0, 4 ms]: 2 ms, 4 ms and the second lap's two at 4 ms (the two
+        // at 0 ms are not included)
         assert_eq!(
             l.capacity_bytes(SimTime::ZERO, SimTime::from_millis(4)),
-            3.0 * 1500.0
+            4.0 * 1500.0
+        );
+        assert_eq!(
+            l.capacity_bytes(SimTime(0), SimTime::from_millis(8)),
+            l.capacity_bytes(SimTime(0), SimTime::from_millis(4))
+                + l.capacity_bytes(SimTime::from_millis(4), SimTime::from_millis(8))
         );
     }
 

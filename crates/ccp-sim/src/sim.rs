@@ -136,7 +136,7 @@ pub struct Simulation {
     events: u64,
     // link sampling state
     prev_sample_t: SimTime,
-    prev_departed: u64,
+    prev_served: f64,
     interval_qdelay_sum: u128,
     interval_qdelay_n: u64,
     link_qdelay: Histogram<u64>,
@@ -241,7 +241,7 @@ impl Simulation {
             touched: Vec::new(),
             events: 0,
             prev_sample_t: SimTime::ZERO,
-            prev_departed: 0,
+            prev_served: 0.0,
             interval_qdelay_sum: 0,
             interval_qdelay_n: 0,
             link_qdelay: new_histogram(),
@@ -599,11 +599,11 @@ impl Simulation {
             return;
         }
         let (queue_packets, queue_bytes) = self.link.occupancy(now);
+        let served = self.link.served_bytes(now);
         let c = self.link.counters();
         let cap = self.link.capacity_bytes(self.prev_sample_t, now);
-        let departed = c.departed_bytes - self.prev_departed;
         let utilization = if cap > 0.0 {
-            departed as f64 / cap
+            (served - self.prev_served) / cap
         } else {
             0.0
         };
@@ -619,7 +619,7 @@ impl Simulation {
             utilization,
             drops: c.queue_drops + c.random_drops,
         });
-        self.prev_departed = c.departed_bytes;
+        self.prev_served = served;
         self.interval_qdelay_sum = 0;
         self.interval_qdelay_n = 0;
         let secs = dt.as_secs_f64();
@@ -671,7 +671,7 @@ impl Simulation {
         for c in self.components.iter_mut().flatten() {
             c.on_finish(end);
         }
-        self.link.advance(end);
+        let served = self.link.served_bytes(end);
         let counters = self.link.counters();
         let first_start = self
             .flows
@@ -681,7 +681,7 @@ impl Simulation {
             .unwrap_or(SimTime::ZERO);
         let cap_total = self.link.capacity_bytes(first_start, end);
         let utilization = if cap_total > 0.0 {
-            (counters.departed_bytes as f64 / cap_total).min(1.0)
+            (served / cap_total).min(1.0)
         } else {
             0.0
         };
