@@ -690,8 +690,8 @@ impl<C: Callbacks> Datapath<C> {
             core.stats.handbacks += 1;
             info!(sid, uid, "flow handed back to the agent");
         }
-        core.stats.change_progs += 1;
         stage_records(&mut conn.flow, records, MSG)?;
+        core.stats.change_progs += 1;
         Ok(Handled::ProgramChanged { sid, uid })
     }
 

@@ -61,7 +61,7 @@ impl Cubic {
 
     /// `W_max` in bytes.
     pub fn w_max(&self) -> u64 {
-        (self.w_max * self.mss as f64) as u64
+        (self.w_max * self.mss as f64).round() as u64
     }
 
     /// `K` in seconds (time from the epoch start to reach `W_max`).
@@ -71,7 +71,7 @@ impl Cubic {
 
     /// Slow-start threshold, bytes.
     pub fn ssthresh(&self) -> u64 {
-        (self.ssthresh * self.mss as f64) as u64
+        (self.ssthresh * self.mss as f64).round() as u64
     }
 
     /// `W_cubic(t)` in segments, `t` seconds after the epoch start.
@@ -88,7 +88,7 @@ impl Cubic {
     }
 
     fn bytes(&self) -> u64 {
-        ((self.cwnd * self.mss as f64) as u64).clamp(self.mss, MAX_CWND)
+        ((self.cwnd * self.mss as f64).round() as u64).clamp(self.mss, MAX_CWND)
     }
 }
 
