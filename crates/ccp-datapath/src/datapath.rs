@@ -613,9 +613,11 @@ impl<C: Callbacks> Datapath<C> {
         if uid == 1 {
             core.programs.iter_mut().for_each(|p| *p = None);
             core.stats.table_wipes += 1;
+            if maybe_new_agent {
+                core.negotiated = Negotiated::legacy(Role::Agent);
+            }
             if maybe_new_agent && self.live > 0 {
                 core.stats.new_agents += 1;
-                core.negotiated = Negotiated::legacy(Role::Agent);
                 info!(
                     flows = self.live,
                     "new agent (INSTALL uid 1): re-announcing flows"
