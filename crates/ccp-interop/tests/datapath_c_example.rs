@@ -5,7 +5,6 @@
 
 mod datapath_common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use datapath_common::*;
@@ -27,59 +26,13 @@ const STEER: Scenario = Scenario {
     },
 };
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("crates/ccp-interop is two levels down")
-        .to_path_buf()
-}
-
-/// The static library cargo built for the `ccp-datapath-ffi` dev-dependency (it sits next
-/// to this test binary).
-fn static_lib() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("deps dir");
-    for dir in [deps, deps.parent().unwrap_or(deps)] {
-        let p = dir.join("libccp_datapath_ffi.a");
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("libccp_datapath_ffi.a not found next to {}", exe.display());
-}
-
-fn compile(out: &Path) {
-    let root = workspace_root();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let status = Command::new(&cc)
-        .args([
-            "-O1",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-std=c11",
-            "-D_POSIX_C_SOURCE=200809L",
-        ])
-        .arg("-I")
-        .arg(root.join("crates/ccp-datapath-ffi/include"))
-        .arg("-o")
-        .arg(out)
-        .arg(root.join("examples/c-datapath/mock_datapath.c"))
-        .arg(static_lib())
-        .args(["-lpthread", "-ldl", "-lm", "-lrt", "-lutil", "-lgcc_s"])
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
-    assert!(status.success(), "compiling the C example failed");
-}
-
 #[test]
 fn c_example_whole_flow_with_portus() {
     let name = unique("c");
     let dir = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let exe = dir.join("mock_datapath");
-    compile(&exe);
+    compile_c_example(&exe);
 
     let agent_sock =
         portus::ipc::unix::Socket::<portus::ipc::Blocking>::new(&name).expect("portus binds");

@@ -5,7 +5,8 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -380,4 +381,54 @@ pub fn step(dp: &mut Dp, rx: &Receiver<Event>, sid: Sid) -> Option<BTreeMap<Stri
 /// Advance the virtual clock.
 pub fn advance(dp: &mut Dp, us: u64) {
     dp.callbacks_mut().now_us += us;
+}
+
+// ---------------------------------------------------------------------------------------
+// The example C datapath.
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/ccp-interop is two levels down")
+        .to_path_buf()
+}
+
+/// The static library cargo built for the `ccp-datapath-ffi` dev-dependency (it sits next
+/// to this test binary).
+pub fn static_lib() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let deps = exe.parent().expect("deps dir");
+    for dir in [deps, deps.parent().unwrap_or(deps)] {
+        let p = dir.join("libccp_datapath_ffi.a");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("libccp_datapath_ffi.a not found next to {}", exe.display());
+}
+
+/// Compile `examples/c-datapath/mock_datapath.c` into `out`.
+pub fn compile_c_example(out: &Path) {
+    let root = workspace_root();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&cc)
+        .args([
+            "-O1",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-std=c11",
+            "-D_POSIX_C_SOURCE=200809L",
+        ])
+        .arg("-I")
+        .arg(root.join("crates/ccp-datapath-ffi/include"))
+        .arg("-o")
+        .arg(out)
+        .arg(root.join("examples/c-datapath/mock_datapath.c"))
+        .arg(static_lib())
+        .args(["-lpthread", "-ldl", "-lm", "-lrt", "-lutil", "-lgcc_s"])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
+    assert!(status.success(), "compiling the C example failed");
 }
