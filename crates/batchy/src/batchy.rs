@@ -589,7 +589,10 @@ impl Batchy {
 
     /// Look up a module by name.
     pub fn module_id(&self, name: &str) -> Option<ModuleId> {
-        self.modules.iter().position(|m| m.name == name).map(ModuleId)
+        self.modules
+            .iter()
+            .position(|m| m.name == name)
+            .map(ModuleId)
     }
     /// Look up a task by name.
     pub fn task_id(&self, name: &str) -> Option<TaskId> {
@@ -663,8 +666,10 @@ impl Batchy {
                     *i += 1;
                     if state[w] == 1 {
                         let pos = path.iter().position(|&p| p == w).unwrap_or(0);
-                        let mut names: Vec<&str> =
-                            path[pos..].iter().map(|&p| self.modules[p].name.as_str()).collect();
+                        let mut names: Vec<&str> = path[pos..]
+                            .iter()
+                            .map(|&p| self.modules[p].name.as_str())
+                            .collect();
                         names.push(&self.modules[w].name);
                         return Err(BatchyError::Cycle {
                             task: self.tasks[self.modules[w].task].name.clone(),
@@ -733,11 +738,21 @@ impl Batchy {
             .workers
             .iter()
             .enumerate()
-            .map(|(i, n)| Worker::new(n.clone(), s.seed.wrapping_add(i as u64 * 7919), s.tsc_ghz, s.task_overhead_ns))
+            .map(|(i, n)| {
+                Worker::new(
+                    n.clone(),
+                    s.seed.wrapping_add(i as u64 * 7919),
+                    s.tsc_ghz,
+                    s.task_overhead_ns,
+                )
+            })
             .collect();
         // Flow statistics.
-        let flow_stats: Vec<Arc<FlowStats>> =
-            self.flows.iter().map(|_| Arc::new(FlowStats::new())).collect();
+        let flow_stats: Vec<Arc<FlowStats>> = self
+            .flows
+            .iter()
+            .map(|_| Arc::new(FlowStats::new()))
+            .collect();
         let fs_arc: Arc<[Arc<FlowStats>]> = flow_stats.clone().into();
 
         // Task ingress queues.
@@ -768,7 +783,10 @@ impl Batchy {
                 })?,
             };
             let intrinsic = module.virtual_cost(s.tsc_ghz);
-            let vcost = (m.opts.t0.unwrap_or(intrinsic.0), m.opts.t1.unwrap_or(intrinsic.1));
+            let vcost = (
+                m.opts.t0.unwrap_or(intrinsic.0),
+                m.opts.t1.unwrap_or(intrinsic.1),
+            );
             let igates = self
                 .edges
                 .iter()
@@ -899,7 +917,9 @@ impl Batchy {
                 .iter()
                 .filter(|f| f.path.iter().any(|m| self.modules[m.0].task == ti))
                 .collect();
-            let any_slo = flows.iter().any(|f| f.delay_slo.is_some() || f.rate_slo.is_some());
+            let any_slo = flows
+                .iter()
+                .any(|f| f.delay_slo.is_some() || f.rate_slo.is_some());
             let all_rate: Option<f64> = flows
                 .iter()
                 .map(|f| f.rate_slo.and_then(|r| r.packet))
@@ -952,6 +972,9 @@ impl Batchy {
             }
             let w = match sd.worker {
                 Some(w) => w,
+                // Real clock: share the ingress task's core (this machine has 2 cores
+                // shared with other work; a spinning source thread starves the pipeline).
+                None if s.clock == ClockMode::Real => self.tasks[ingress_task].worker,
                 None => {
                     workers.push(Worker::new(
                         format!("src{si}"),
@@ -996,10 +1019,15 @@ impl Batchy {
                 }
             };
             let wk = &mut workers[w];
-            wk.nodes.push(Node::new(format!("source{si}"), module, 1, (0.0, 0.0)));
-            let src = wk.nodes.len() - 1;
             wk.nodes
-                .push(Node::new(format!("source{si}_ts"), Box::new(Timestamp), 1, (0.0, 0.0)));
+                .push(Node::new(format!("source{si}"), module, 1, (0.0, 0.0)));
+            let src = wk.nodes.len() - 1;
+            wk.nodes.push(Node::new(
+                format!("source{si}_ts"),
+                Box::new(Timestamp),
+                1,
+                (0.0, 0.0),
+            ));
             let ts = wk.nodes.len() - 1;
             wk.nodes.push(Node::new(
                 format!("source{si}_out"),
@@ -1056,9 +1084,14 @@ impl Batchy {
         let mut tasks = Vec::new();
         for (ti, t) in self.tasks.iter().enumerate() {
             let order = self.topo_order(ti);
-            let idx: HashMap<usize, usize> = order.iter().enumerate().map(|(i, &m)| (m, i)).collect();
+            let idx: HashMap<usize, usize> =
+                order.iter().enumerate().map(|(i, &m)| (m, i)).collect();
             let mut children = vec![Vec::new(); order.len()];
-            let mut edges: Vec<_> = self.edges.iter().filter(|e| idx.contains_key(&e.0)).collect();
+            let mut edges: Vec<_> = self
+                .edges
+                .iter()
+                .filter(|e| idx.contains_key(&e.0))
+                .collect();
             edges.sort_by_key(|e| (e.0, e.1));
             for e in edges {
                 if let (Some(&a), Some(&b)) = (idx.get(&e.0), idx.get(&e.2)) {
@@ -1090,7 +1123,11 @@ impl Batchy {
                 .iter()
                 .enumerate()
                 .filter_map(|(fi, f)| {
-                    let p: Vec<usize> = f.path.iter().filter_map(|m| idx.get(&m.0).copied()).collect();
+                    let p: Vec<usize> = f
+                        .path
+                        .iter()
+                        .filter_map(|m| idx.get(&m.0).copied())
+                        .collect();
                     (!p.is_empty()).then_some((fi, p))
                 })
                 .collect();
@@ -1125,7 +1162,7 @@ impl Batchy {
 
     /// Build (first call) and run `rounds` control rounds of `period` seconds each.
     pub fn run(&mut self, rounds: usize, period: f64) -> Result<&[RoundRecord], BatchyError> {
-        if !(period > 0.0) {
+        if period.is_nan() || period <= 0.0 {
             return Err(BatchyError::Invalid("control period must be > 0".into()));
         }
         if self.built.is_none() {
@@ -1142,15 +1179,32 @@ impl Batchy {
             ClockMode::Virtual => {
                 let mut wait = |ns: u64, e: &mut Engine| e.advance_virtual(ns);
                 let mut rounds_done = Vec::new();
-                self.control_loop(rounds, period, period_ns, warm_ns, &mut engine, &mut wait, &mut rounds_done);
+                self.control_loop(
+                    rounds,
+                    period,
+                    period_ns,
+                    warm_ns,
+                    &mut engine,
+                    &mut wait,
+                    &mut rounds_done,
+                );
                 rounds_done
             }
             ClockMode::Real => {
                 let mut rounds_done = Vec::new();
                 let mut dummy = Engine::new(Vec::new(), ClockMode::Real);
                 engine.run_real(|_| {
-                    let mut wait = |ns: u64, _e: &mut Engine| std::thread::sleep(Duration::from_nanos(ns));
-                    self.control_loop(rounds, period, period_ns, warm_ns, &mut dummy, &mut wait, &mut rounds_done);
+                    let mut wait =
+                        |ns: u64, _e: &mut Engine| std::thread::sleep(Duration::from_nanos(ns));
+                    self.control_loop(
+                        rounds,
+                        period,
+                        period_ns,
+                        warm_ns,
+                        &mut dummy,
+                        &mut wait,
+                        &mut rounds_done,
+                    );
                 });
                 rounds_done
             }
@@ -1314,13 +1368,19 @@ impl Batchy {
 
     /// Write the per-round dump (CSV, §4 columns).
     pub fn dump(&self, path: &Path) -> Result<(), BatchyError> {
-        info!("dump: dumping statistics to CSV file: {:?}", path.display().to_string());
+        info!(
+            "dump: dumping statistics to CSV file: {:?}",
+            path.display().to_string()
+        );
         crate::output::write_csv(&self.history, path)
     }
 
     /// Plot the 3-panel PNG (controls, flow p95 delay vs SLO, flow rates).
     pub fn plot(&self, path: &Path) -> Result<(), BatchyError> {
-        info!("plot: plotting statistics to file: {:?}", path.display().to_string());
+        info!(
+            "plot: plotting statistics to file: {:?}",
+            path.display().to_string()
+        );
         crate::output::plot_png(&self.history, path)
     }
 }
@@ -1397,10 +1457,7 @@ fn snapshot_state(
         .map(|(fi, path)| {
             let spec = &flows[*fi];
             let (delay, pps) = fsample.get(*fi).copied().unwrap_or((0.0, 0.0));
-            let limit = spec
-                .source
-                .limit
-                .or(spec.rate_slo.and_then(|r| r.packet));
+            let limit = spec.source.limit.or(spec.rate_slo.and_then(|r| r.packet));
             FlowState {
                 name: spec.name.clone(),
                 path: path.clone(),

@@ -126,8 +126,8 @@ fn run_cmd(cmd: BatchyCmd) -> Result<(), CliError> {
             profile,
             no_plot,
         } => {
-            let mut loaded = crate::config::load_file(&file)
-                .map_err(|e| CliError::BadInput(e.to_string()))?;
+            let mut loaded =
+                crate::config::load_file(&file).map_err(|e| CliError::BadInput(e.to_string()))?;
             if let Some(c) = clock {
                 loaded.batchy.settings.clock = c.into();
             }
@@ -150,14 +150,15 @@ fn run_cmd(cmd: BatchyCmd) -> Result<(), CliError> {
             }
             let rounds = rounds.unwrap_or(loaded.run.rounds);
             let period = period.unwrap_or(loaded.run.period);
-            if !(period > 0.0) {
+            if period.is_nan() || period <= 0.0 {
                 return Err(CliError::BadInput("--period must be > 0".into()));
             }
             let recs = loaded
                 .batchy
                 .run(rounds, period)
                 .map_err(|e| CliError::BadInput(e.to_string()))?;
-            let total: f64 = recs.iter().map(|r| r.round_fpps).sum::<f64>() / recs.len().max(1) as f64;
+            let total: f64 =
+                recs.iter().map(|r| r.round_fpps).sum::<f64>() / recs.len().max(1) as f64;
             info!("mean total flow rate: {:.3} Mpps", total / 1e6);
             std::fs::create_dir_all(&out)
                 .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
@@ -185,14 +186,20 @@ fn run_cmd(cmd: BatchyCmd) -> Result<(), CliError> {
             out,
             tsc_ghz,
         } => {
-            let res = crate::profiler::profile(&modules, clock.into(), tsc_ghz, calls)
-                .map_err(|e| match e {
-                    crate::profiler::ProfileError::Io(..) => CliError::Runtime(e.to_string()),
-                    _ => CliError::BadInput(e.to_string()),
+            let res =
+                crate::profiler::profile(&modules, clock.into(), tsc_ghz, calls).map_err(|e| {
+                    match e {
+                        crate::profiler::ProfileError::Io(..) => CliError::Runtime(e.to_string()),
+                        _ => CliError::BadInput(e.to_string()),
+                    }
                 })?;
             crate::profiler::write_json(&res, &out)
                 .map_err(|e| CliError::Runtime(e.to_string()))?;
-            info!("profile: wrote {} module types to {}", res.len(), out.display());
+            info!(
+                "profile: wrote {} module types to {}",
+                res.len(),
+                out.display()
+            );
             Ok(())
         }
     }

@@ -32,9 +32,7 @@
 
 use serde::Deserialize;
 
-use crate::batchy::{
-    Batchy, BatchyError, FlowSpec, ModuleOpts, RateSlo, Settings, SourceParams,
-};
+use crate::batchy::{Batchy, BatchyError, FlowSpec, ModuleOpts, RateSlo, Settings, SourceParams};
 use crate::controller::Compat;
 use crate::engine::ClockMode;
 use crate::modules::ModuleKind;
@@ -203,7 +201,9 @@ pub fn load_file(path: &std::path::Path) -> Result<Loaded, ConfigError> {
 /// Load a config from TOML text (`origin` names the source in errors).
 pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
     let root: toml::Table = toml::from_str(text).map_err(|e| parse_err(origin, e))?;
-    let known = ["run", "pipeline", "worker", "task", "module", "edge", "flow", "source"];
+    let known = [
+        "run", "pipeline", "worker", "task", "module", "edge", "flow", "source",
+    ];
     if let Some(k) = root.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(parse_err(
             origin,
@@ -212,7 +212,9 @@ pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
     }
     let get = |k: &str| root.get(k).cloned();
     let run: RunSection = match get("run") {
-        Some(v) => v.try_into().map_err(|e| parse_err(format!("{origin}: [run]"), e))?,
+        Some(v) => v
+            .try_into()
+            .map_err(|e| parse_err(format!("{origin}: [run]"), e))?,
         None => RunSection::default(),
     };
     let settings = Settings {
@@ -242,7 +244,10 @@ pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
         match root.get(k) {
             None => Ok(Vec::new()),
             Some(toml::Value::Array(a)) => Ok(a.clone()),
-            Some(_) => Err(parse_err(origin, format!("{k:?} must be an array of tables ([[{k}]])"))),
+            Some(_) => Err(parse_err(
+                origin,
+                format!("{k:?} must be an array of tables ([[{k}]])"),
+            )),
         }
     };
     for (i, v) in arr("worker")?.into_iter().enumerate() {
@@ -275,21 +280,23 @@ pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
                 None => Err(parse_err(place, format!("missing {k:?}"))),
             }
         };
-        let take_f = |t: &mut toml::Table, k: &str, place: &str| -> Result<Option<f64>, ConfigError> {
-            match t.remove(k) {
-                Some(toml::Value::Float(f)) => Ok(Some(f)),
-                Some(toml::Value::Integer(n)) => Ok(Some(n as f64)),
-                Some(_) => Err(parse_err(place, format!("{k:?} must be a number"))),
-                None => Ok(None),
-            }
-        };
-        let take_b = |t: &mut toml::Table, k: &str, place: &str| -> Result<Option<bool>, ConfigError> {
-            match t.remove(k) {
-                Some(toml::Value::Boolean(x)) => Ok(Some(x)),
-                Some(_) => Err(parse_err(place, format!("{k:?} must be true or false"))),
-                None => Ok(None),
-            }
-        };
+        let take_f =
+            |t: &mut toml::Table, k: &str, place: &str| -> Result<Option<f64>, ConfigError> {
+                match t.remove(k) {
+                    Some(toml::Value::Float(f)) => Ok(Some(f)),
+                    Some(toml::Value::Integer(n)) => Ok(Some(n as f64)),
+                    Some(_) => Err(parse_err(place, format!("{k:?} must be a number"))),
+                    None => Ok(None),
+                }
+            };
+        let take_b =
+            |t: &mut toml::Table, k: &str, place: &str| -> Result<Option<bool>, ConfigError> {
+                match t.remove(k) {
+                    Some(toml::Value::Boolean(x)) => Ok(Some(x)),
+                    Some(_) => Err(parse_err(place, format!("{k:?} must be true or false"))),
+                    None => Ok(None),
+                }
+            };
         let name = take_str(&mut t, "name", &place)?;
         place = format!("{place} ({name:?})");
         let task = take_str(&mut t, "task", &place)?;
@@ -387,7 +394,9 @@ pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
         let mut i = 0;
         while let Some(name) = b.task_name(i) {
             i += 1;
-            let tid = b.task_id(&name).ok_or_else(|| parse_err(origin, "task vanished"))?;
+            let tid = b
+                .task_id(&name)
+                .ok_or_else(|| parse_err(origin, "task vanished"))?;
             b.set_controller(tid, c)
                 .map_err(build(format!("{origin}: [run] controller")))?;
         }

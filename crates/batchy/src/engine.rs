@@ -10,8 +10,8 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use crate::modules::QueueShared;
 use crate::module::{Ctx, Module, Now, Out};
+use crate::modules::QueueShared;
 use crate::packet::{Batch, MAX_BURST};
 use crate::stats::GateCounter;
 
@@ -49,7 +49,8 @@ pub struct Node {
 impl Node {
     /// A node with `igates` input gates and no outputs wired.
     pub fn new(name: String, module: Box<dyn Module>, igates: usize, vcost: (f64, f64)) -> Self {
-        let counters: Vec<GateCounter> = (0..igates.max(1)).map(|_| GateCounter::default()).collect();
+        let counters: Vec<GateCounter> =
+            (0..igates.max(1)).map(|_| GateCounter::default()).collect();
         Node {
             name,
             module,
@@ -169,6 +170,8 @@ pub struct Worker {
     rng: SmallRng,
     out: Out,
     stack: Vec<(usize, usize, Batch)>,
+    emit_buf: Vec<(usize, Batch)>,
+    chain_buf: Vec<(usize, usize, Batch)>,
     heap: BinaryHeap<Reverse<(u32, usize)>>,
     /// Virtual clock [ns].
     pub vclock: u64,
@@ -224,6 +227,8 @@ impl Worker {
             rng: SmallRng::seed_from_u64(seed),
             out: Out::new(),
             stack: Vec::new(),
+            emit_buf: Vec::new(),
+            chain_buf: Vec::new(),
             heap: BinaryHeap::new(),
             vclock: 0,
             next_ready: None,
@@ -376,7 +381,9 @@ impl Worker {
             Some(_) => start.elapsed().as_nanos() as f64,
             None => vns,
         };
-        self.tasks[t].busy_ns.fetch_add(ns as u64, Ordering::Relaxed);
+        self.tasks[t]
+            .busy_ns
+            .fetch_add(ns as u64, Ordering::Relaxed);
         let leaf = self.tasks[t].leaf_tc;
         self.account(
             leaf,
@@ -394,7 +401,14 @@ impl Worker {
         self.next_ready
     }
 
-    fn exec(&mut self, node: usize, igate: usize, batch: Batch, epoch: Option<Instant>, vt: &mut f64) {
+    fn exec(
+        &mut self,
+        node: usize,
+        igate: usize,
+        batch: Batch,
+        epoch: Option<Instant>,
+        vt: &mut f64,
+    ) {
         let n = batch.len();
         let nd = &mut self.nodes[node];
         if let Some(c) = nd.counters.get(igate) {
@@ -417,12 +431,12 @@ impl Worker {
     fn dispatch(&mut self, node: usize) {
         let mut out = std::mem::take(&mut self.out);
         let mut dropped = std::mem::take(&mut out.dropped);
-        let mut emitted: Vec<(usize, Batch)> = Vec::new();
+        let mut emitted = std::mem::take(&mut self.emit_buf);
+        let mut chained = std::mem::take(&mut self.chain_buf);
         out.drain(|g, b| emitted.push((g, b)));
         // Mergeable igates collect batches (in ogate order); chained igates run
         // depth-first in ogate order, so they are pushed in reverse on the stack.
-        let mut chained = Vec::new();
-        for (g, b) in emitted {
+        for (g, b) in emitted.drain(..) {
             match self.nodes[node].ogates.get(g).copied().flatten() {
                 None => {
                     dropped += b.len() as u64;
@@ -437,7 +451,9 @@ impl Worker {
                 }
             }
         }
-        self.stack.extend(chained.into_iter().rev());
+        self.stack.extend(chained.drain(..).rev());
+        self.emit_buf = emitted;
+        self.chain_buf = chained;
         if dropped > 0 {
             self.drops.fetch_add(dropped, Ordering::Relaxed);
         }
@@ -554,16 +570,13 @@ impl Engine {
     /// with the smallest clock (ties: lowest index) — fully deterministic.
     pub fn advance_virtual(&mut self, dur_ns: u64) {
         let end = self.vnow + dur_ns;
-        loop {
-            let Some((w, _)) = self
-                .workers
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.vclock < end)
-                .min_by_key(|(i, w)| (w.vclock, *i))
-            else {
-                break;
-            };
+        while let Some((w, _)) = self
+            .workers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.vclock < end)
+            .min_by_key(|(i, w)| (w.vclock, *i))
+        {
             if self.workers[w].step(None).is_none() {
                 let own = self.workers[w].vclock;
                 let ahead = self

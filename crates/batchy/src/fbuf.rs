@@ -62,7 +62,10 @@ impl FractionalBuffer {
         let q = self.trigger.get() as usize;
         if q == 0 {
             if !self.buf.is_empty() {
-                emit(std::mem::replace(&mut self.buf, Vec::with_capacity(MAX_BURST)));
+                emit(std::mem::replace(
+                    &mut self.buf,
+                    Vec::with_capacity(MAX_BURST),
+                ));
             }
             if !batch.is_empty() {
                 emit(batch);
@@ -70,7 +73,10 @@ impl FractionalBuffer {
             return;
         }
         if self.buf.len() > q {
-            emit(std::mem::replace(&mut self.buf, Vec::with_capacity(MAX_BURST)));
+            emit(std::mem::replace(
+                &mut self.buf,
+                Vec::with_capacity(MAX_BURST),
+            ));
         }
         let mut remaining = batch.len();
         let mut incoming = batch.into_iter();
@@ -78,7 +84,10 @@ impl FractionalBuffer {
             let need = q - self.buf.len();
             self.buf.extend(incoming.by_ref().take(need));
             remaining -= need;
-            emit(std::mem::replace(&mut self.buf, Vec::with_capacity(MAX_BURST)));
+            emit(std::mem::replace(
+                &mut self.buf,
+                Vec::with_capacity(MAX_BURST),
+            ));
         }
         self.buf.extend(incoming);
     }

@@ -81,7 +81,11 @@ fn ensure_font() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let _ = register_font("sans-serif", FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT);
+        let _ = register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            epaint_default_fonts::UBUNTU_LIGHT,
+        );
     });
 }
 
@@ -159,7 +163,10 @@ pub fn plot_png(history: &[RoundRecord], path: &Path) -> Result<(), BatchyError>
         .map(|(i, m)| {
             (
                 m.name.clone(),
-                history.iter().map(|r| (x(r), f64::from(r.modules[i].control))).collect(),
+                history
+                    .iter()
+                    .map(|r| (x(r), f64::from(r.modules[i].control)))
+                    .collect(),
             )
         })
         .collect();
@@ -171,7 +178,10 @@ pub fn plot_png(history: &[RoundRecord], path: &Path) -> Result<(), BatchyError>
         .map(|(i, f)| {
             (
                 format!("{} p95", f.name),
-                history.iter().map(|r| (x(r), r.flows[i].delay / 1e3)).collect(),
+                history
+                    .iter()
+                    .map(|r| (x(r), r.flows[i].delay / 1e3))
+                    .collect(),
             )
         })
         .collect();
@@ -179,7 +189,10 @@ pub fn plot_png(history: &[RoundRecord], path: &Path) -> Result<(), BatchyError>
         if f.delay_slo < 1e10 {
             delays.push((
                 format!("{} SLO", f.name),
-                history.iter().map(|r| (x(r), r.flows[i].delay_slo / 1e3)).collect(),
+                history
+                    .iter()
+                    .map(|r| (x(r), r.flows[i].delay_slo / 1e3))
+                    .collect(),
             ));
         }
     }
@@ -190,7 +203,10 @@ pub fn plot_png(history: &[RoundRecord], path: &Path) -> Result<(), BatchyError>
         .map(|(i, f)| {
             (
                 f.name.clone(),
-                history.iter().map(|r| (x(r), r.flows[i].pps / 1e6)).collect(),
+                history
+                    .iter()
+                    .map(|r| (x(r), r.flows[i].pps / 1e6))
+                    .collect(),
             )
         })
         .collect();
@@ -201,12 +217,33 @@ pub fn plot_png(history: &[RoundRecord], path: &Path) -> Result<(), BatchyError>
     let root = BitMapBackend::new(path, (1000, 1050)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| io(path, e))?;
     let areas = root.split_evenly((3, 1));
-    panel(&areas[0], "control (trigger q_v)", "q_v [pkt]", &controls, usize::MAX, x_max)
-        .map_err(|e| io(path, e))?;
-    panel(&areas[1], "flow p95 delay vs SLO", "delay [us]", &delays, nf, x_max)
-        .map_err(|e| io(path, e))?;
-    panel(&areas[2], "flow rates", "rate [Mpps]", &rates, usize::MAX, x_max)
-        .map_err(|e| io(path, e))?;
+    panel(
+        &areas[0],
+        "control (trigger q_v)",
+        "q_v [pkt]",
+        &controls,
+        usize::MAX,
+        x_max,
+    )
+    .map_err(|e| io(path, e))?;
+    panel(
+        &areas[1],
+        "flow p95 delay vs SLO",
+        "delay [us]",
+        &delays,
+        nf,
+        x_max,
+    )
+    .map_err(|e| io(path, e))?;
+    panel(
+        &areas[2],
+        "flow rates",
+        "rate [Mpps]",
+        &rates,
+        usize::MAX,
+        x_max,
+    )
+    .map_err(|e| io(path, e))?;
     root.present().map_err(|e| io(path, e))?;
     Ok(())
 }

@@ -262,10 +262,7 @@ mod tests {
         assert_eq!(p.read_be(off::ETH_TYPE, 2), Some(0x0800));
         assert_eq!(p.read_be(off::IP_DST, 4), Some(0x0a00_0101));
         let hdr = &p.bytes()[14..34];
-        assert_eq!(
-            u16::from_be_bytes([hdr[10], hdr[11]]),
-            ipv4_checksum(hdr)
-        );
+        assert_eq!(u16::from_be_bytes([hdr[10], hdr[11]]), ipv4_checksum(hdr));
     }
 
     #[test]

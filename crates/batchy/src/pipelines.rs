@@ -162,11 +162,10 @@ fn flow(
     .map(|_| ())
 }
 
-fn tree_like(
-    b: &mut Batchy,
-    task: TaskId,
-    leaves: &[(String, f64, f64, Option<f64>, Option<bool>)],
-) -> Result<(), BatchyError> {
+/// (name, cycles/batch, cycles/packet, delay SLO, controlled) of a tree leaf.
+type Leaf = (String, f64, f64, Option<f64>, Option<bool>);
+
+fn tree_like(b: &mut Batchy, task: TaskId, leaves: &[Leaf]) -> Result<(), BatchyError> {
     let split = b.add_module(
         task,
         "split",
@@ -263,9 +262,21 @@ pub fn create(b: &mut Batchy, spec: &PipelineSpec) -> Result<(), BatchyError> {
                 return Err(BatchyError::Invalid("rc needs leaves >= 2".into()));
             }
             let t = b.add_task(w, "task0", controller)?;
-            let mut ls = vec![("control".to_string(), 1.0, 1.0, Some(*delay_slo), Some(true))];
+            let mut ls = vec![(
+                "control".to_string(),
+                1.0,
+                1.0,
+                Some(*delay_slo),
+                Some(true),
+            )];
             for i in 1..*leaves {
-                ls.push((format!("bulk{i}"), 10_000.0, 0.0, Some(100_000_000.0), Some(true)));
+                ls.push((
+                    format!("bulk{i}"),
+                    10_000.0,
+                    0.0,
+                    Some(100_000_000.0),
+                    Some(true),
+                ));
             }
             tree_like(b, t, &ls)?;
         }
@@ -275,7 +286,9 @@ pub fn create(b: &mut Batchy, spec: &PipelineSpec) -> Result<(), BatchyError> {
             acl_nat,
             delay_slo,
             controller,
-        } => l2l3(b, w, *next_hops, *branches, *acl_nat, *delay_slo, controller)?,
+        } => l2l3(
+            b, w, *next_hops, *branches, *acl_nat, *delay_slo, controller,
+        )?,
         PipelineSpec::Mgw {
             users,
             bearers,
@@ -376,19 +389,21 @@ fn l2l3(
                     ModuleKind::ACL { rules },
                     opts(Some((122.3, 30.4)), None),
                 )?);
-                chain.push(b.add_module(
-                    t,
-                    &format!("nat{sfx}"),
-                    ModuleKind::StaticNAT {
-                        pairs: (0..10)
-                            .map(|k| NatPairSpec {
-                                internal: format!("10.0.{k}.0/24"),
-                                external: format!("100.64.{k}.0/24"),
-                            })
-                            .collect(),
-                    },
-                    opts(Some((43.5, 21.0)), None),
-                )?);
+                chain.push(
+                    b.add_module(
+                        t,
+                        &format!("nat{sfx}"),
+                        ModuleKind::StaticNAT {
+                            pairs: (0..10)
+                                .map(|k| NatPairSpec {
+                                    internal: format!("10.0.{k}.0/24"),
+                                    external: format!("100.64.{k}.0/24"),
+                                })
+                                .collect(),
+                        },
+                        opts(Some((43.5, 21.0)), None),
+                    )?,
+                );
             }
             chain.push(b.add_module(
                 t,
@@ -488,7 +503,12 @@ fn mgw(
         opts(None, Some(false)),
     )?;
     b.connect(dir, 0, bearer, 0)?;
-    let vx = b.add_module(t, "vxlan_encap", ModuleKind::VXLANEncap { dst_port: 4789 }, opts(None, Some(false)))?;
+    let vx = b.add_module(
+        t,
+        "vxlan_encap",
+        ModuleKind::VXLANEncap { dst_port: 4789 },
+        opts(None, Some(false)),
+    )?;
     let ipe = b.add_module(
         t,
         "ip_encap",
@@ -551,7 +571,10 @@ fn mgw(
                     cycles_per_batch: 2000.0,
                     cycles_per_packet: 100.0,
                 },
-                opts(Some((2000.0 / BYPASS_RATIO, 100.0 / BYPASS_RATIO)), Some(true)),
+                opts(
+                    Some((2000.0 / BYPASS_RATIO, 100.0 / BYPASS_RATIO)),
+                    Some(true),
+                ),
             )?;
             let meta = b.add_module(
                 t,
@@ -595,7 +618,9 @@ fn mgw(
             flow(
                 b,
                 format!("flow_u{u}_b{k}"),
-                vec![dir, bearer, users_em, bp, meta, vx, ipe, ete, ttl, fsplit, egress],
+                vec![
+                    dir, bearer, users_em, bp, meta, vx, ipe, ete, ttl, fsplit, egress,
+                ],
                 fslo,
                 tm,
                 weight,

@@ -59,7 +59,11 @@ pub fn regress(pts: &[(f64, f64)]) -> (f64, f64, f64) {
     let syy: f64 = pts.iter().map(|p| (p.1 - my).powi(2)).sum();
     let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
     let icpt = my - slope * mx;
-    let r2 = if syy > 0.0 { (sxy * sxy) / (sxx * syy) } else { 1.0 };
+    let r2 = if syy > 0.0 {
+        (sxy * sxy) / (sxx * syy)
+    } else {
+        1.0
+    };
     (icpt, slope, r2)
 }
 
@@ -84,9 +88,8 @@ pub fn profile_class(
     tsc_ghz: f64,
     calls: usize,
 ) -> Result<ProfileEntry, ProfileError> {
-    let kind = profile_setup(class).ok_or_else(|| {
-        ProfileError::UnknownModule(class.into(), PROFILE_CLASSES.join(", "))
-    })?;
+    let kind = profile_setup(class)
+        .ok_or_else(|| ProfileError::UnknownModule(class.into(), PROFILE_CLASSES.join(", ")))?;
     let mut module = kind
         .instantiate()
         .map_err(|e| ProfileError::Setup(class.into(), e))?;

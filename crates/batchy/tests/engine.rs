@@ -60,8 +60,14 @@ fn fb2_flush_on_zero_and_on_shrink() {
     trig.set(0).unwrap();
     fb.push_batch(pkts(12..17), |b| out.push(b));
     assert_eq!(out.len(), 2);
-    assert_eq!(out[0].iter().map(|p| p.meta.ts).collect::<Vec<_>>(), (0..12).collect::<Vec<_>>());
-    assert_eq!(out[1].iter().map(|p| p.meta.ts).collect::<Vec<_>>(), (12..17).collect::<Vec<_>>());
+    assert_eq!(
+        out[0].iter().map(|p| p.meta.ts).collect::<Vec<_>>(),
+        (0..12).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        out[1].iter().map(|p| p.meta.ts).collect::<Vec<_>>(),
+        (12..17).collect::<Vec<_>>()
+    );
     assert_eq!(fb.occupancy(), 0);
     // q lowered below occupancy: old content as one batch, then re-batch with new q.
     out.clear();
@@ -84,31 +90,68 @@ fn fb2_flush_on_zero_and_on_shrink() {
 fn rtc1_fragmentation_and_merge() {
     for k in [2usize, 4, 8] {
         let templates: Vec<Vec<u8>> = (0..k)
-            .map(|i| Template { dst_ip: [10, 0, 0, i as u8], ..Template::default() }.build())
+            .map(|i| {
+                Template {
+                    dst_ip: [10, 0, 0, i as u8],
+                    ..Template::default()
+                }
+                .build()
+            })
             .collect();
         let src = Source::new(
-            &[SourceFlow { flow: 0, templates, weight: 1, burst: 4 }],
+            &[SourceFlow {
+                flow: 0,
+                templates,
+                weight: 1,
+                burst: 4,
+            }],
             32,
             1,
         )
         .unwrap();
         let em = ModuleKind::ExactMatch {
-            fields: vec![FieldSpec { offset: off::IP_DST, size: 4 }],
+            fields: vec![FieldSpec {
+                offset: off::IP_DST,
+                size: 4,
+            }],
             rules: (0..k)
-                .map(|i| EmRule { values: vec![0x0a00_0000 + i as u64], gate: i })
+                .map(|i| EmRule {
+                    values: vec![0x0a00_0000 + i as u64],
+                    gate: i,
+                })
                 .collect(),
             default_gate: None,
         };
         let mut w = Worker::new("w".into(), 1, 2.5, 0.0);
-        w.nodes.push(Node::new("src".into(), Box::new(src), 1, (0.0, 0.0)));
-        w.nodes.push(Node::new("em".into(), em.instantiate().unwrap(), 1, (0.0, 0.0)));
+        w.nodes
+            .push(Node::new("src".into(), Box::new(src), 1, (0.0, 0.0)));
+        w.nodes.push(Node::new(
+            "em".into(),
+            em.instantiate().unwrap(),
+            1,
+            (0.0, 0.0),
+        ));
         for i in 0..k {
-            let nf = ModuleKind::Bypass { cycles_per_batch: 0.0, cycles_per_packet: 0.0 };
-            w.nodes.push(Node::new(format!("nf{i}"), nf.instantiate().unwrap(), 1, (0.0, 0.0)));
+            let nf = ModuleKind::Bypass {
+                cycles_per_batch: 0.0,
+                cycles_per_packet: 0.0,
+            };
+            w.nodes.push(Node::new(
+                format!("nf{i}"),
+                nf.instantiate().unwrap(),
+                1,
+                (0.0, 0.0),
+            ));
         }
         let merge = k + 2;
-        w.nodes.push(Node::new("merge".into(), ModuleKind::Merge {}.instantiate().unwrap(), 1, (0.0, 0.0)));
-        w.nodes.push(Node::new("sink".into(), Box::new(Sink), 1, (0.0, 0.0)));
+        w.nodes.push(Node::new(
+            "merge".into(),
+            ModuleKind::Merge {}.instantiate().unwrap(),
+            1,
+            (0.0, 0.0),
+        ));
+        w.nodes
+            .push(Node::new("sink".into(), Box::new(Sink), 1, (0.0, 0.0)));
         w.nodes[0].ogates = vec![Some((1, 0))];
         w.nodes[1].indeg[0] = 1;
         w.nodes[1].ogates = (0..k).map(|i| Some((2 + i, 0))).collect();

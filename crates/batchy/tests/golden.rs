@@ -41,7 +41,11 @@ fn s1(q: [u32; 2], rate: [f64; 2], b_in: [f64; 2], delay: [f64; 2], slo: [f64; 2
         v.q = q[i];
         v.rate = rate[i];
         v.b_in = b_in[i];
-        v.x = if q[i] > 0 { rate[i] / f64::from(q[i]) } else { rate[i] / b_in[i] };
+        v.x = if q[i] > 0 {
+            rate[i] / f64::from(q[i])
+        } else {
+            rate[i] / b_in[i]
+        };
         v.b = if q[i] > 0 { f64::from(q[i]) } else { b_in[i] };
         v.r = rate[i] / total;
         mods.push(v);
@@ -77,7 +81,11 @@ fn cas(q: [u32; 3], delay: [f64; 2]) -> TaskState {
         v.q = q;
         v.rate = rate;
         v.b_in = b_in;
-        v.x = if q > 0 { rate / f64::from(q) } else { rate / b_in };
+        v.x = if q > 0 {
+            rate / f64::from(q)
+        } else {
+            rate / b_in
+        };
         v.b = if q > 0 { f64::from(q) } else { b_in };
         v.r = r;
         v
@@ -227,9 +235,18 @@ fn ctrl1_golden_vectors_identical_triggers() {
         // inside numpy.linalg.pinv (delta_A = 2.0000000000000004 -> lambda = 9.999999999999998
         // -> B truncates to 18). In exact arithmetic delta = (2,1,1), lambda = 10 -> (32,19,19),
         // which is what we compute; this single divergence is documented in docs/batchy.md.
-        let want = if c.name == "CAS-b" { vec![32, 19, 19] } else { c.projgrad.clone() };
+        let want = if c.name == "CAS-b" {
+            vec![32, 19, 19]
+        } else {
+            c.projgrad.clone()
+        };
         if got != want {
-            failures.push(format!("{} projgrad: got {got:?}, want {:?}\n{}", c.name, c.projgrad, pg.log.join("\n")));
+            failures.push(format!(
+                "{} projgrad: got {got:?}, want {:?}\n{}",
+                c.name,
+                c.projgrad,
+                pg.log.join("\n")
+            ));
         }
         let oo = OnOff::new(compat).control(&c.st);
         let got = ctl_q(&c.st, &oo.q);
@@ -243,12 +260,20 @@ fn ctrl1_golden_vectors_identical_triggers() {
         if fd.q[first] != c.feasdir0 {
             failures.push(format!(
                 "{} feasdir: got {}, want {}\n{}",
-                c.name, fd.q[first], c.feasdir0, fd.log.join("\n")
+                c.name,
+                fd.q[first],
+                c.feasdir0,
+                fd.log.join("\n")
             ));
         }
     }
     assert_eq!(checked, 33);
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -263,14 +288,20 @@ fn ctrl2_kkt_at_upper_bounds_changes_nothing() {
 #[test]
 fn ctrl2_projection_is_idempotent_and_feasible() {
     use batchy::controller::linalg::{identity, matmul, pinv_sym, transpose};
-    let a = vec![vec![1.0, -2.0, 0.0], vec![1.0, 0.0, -2.0], vec![300.0, 0.0, 0.0]];
+    let a = [
+        vec![1.0, -2.0, 0.0],
+        vec![1.0, 0.0, -2.0],
+        vec![300.0, 0.0, 0.0],
+    ];
     for rows in 1..=3 {
         let m: Vec<Vec<f64>> = a[..rows].to_vec();
         let mt = transpose(&m);
         let mp = pinv_sym(&matmul(&m, &mt));
         let t = matmul(&matmul(&mt, &mp), &m);
         let i = identity(3);
-        let p: Vec<Vec<f64>> = (0..3).map(|r| (0..3).map(|c| i[r][c] - t[r][c]).collect()).collect();
+        let p: Vec<Vec<f64>> = (0..3)
+            .map(|r| (0..3).map(|c| i[r][c] - t[r][c]).collect())
+            .collect();
         let pp = matmul(&p, &p);
         for r in 0..3 {
             for c in 0..3 {

@@ -38,16 +38,26 @@ fn sys1_simple_pipeline_converges_and_meets_slo() {
         .iter()
         .filter(|r| r.flows.iter().all(|f| f.delay <= 1.05 * f.delay_slo))
         .count();
-    assert!(ok * 100 >= 95 * after.len(), "{ok}/{} rounds within SLO", after.len());
+    assert!(
+        ok * 100 >= 95 * after.len(),
+        "{ok}/{} rounds within SLO",
+        after.len()
+    );
     let mut null = load(SIMPLE, Some("null"));
     let hn = null.run(25, 0.02).unwrap().to_vec();
     let (pg, nl) = (mean_rate(after), mean_rate(&hn[settle..]));
     assert!(pg >= nl, "projgrad {pg} < null {nl}");
-    println!("SYS-1: settled at round {settle}; projgrad {:.3} Mpps vs null {:.3} Mpps", pg / 1e6, nl / 1e6);
+    println!(
+        "SYS-1: settled at round {settle}; projgrad {:.3} Mpps vs null {:.3} Mpps",
+        pg / 1e6,
+        nl / 1e6
+    );
 }
 
 fn tree_gain(leaves: usize) -> (f64, f64) {
-    let extra = format!("leaves = {leaves}\ncycles_per_batch = 1000\ncycles_per_packet = 100\ndelay_slo = 5000000\ncontrolled = true");
+    let extra = format!(
+        "leaves = {leaves}\ncycles_per_batch = 1000\ncycles_per_packet = 100\ndelay_slo = 5000000\ncontrolled = true"
+    );
     let mut pg = load(&generated("tree", &extra, "projgrad"), None);
     let mut nl = load(&generated("tree", &extra, "null"), None);
     let hp = pg.run(12, 0.02).unwrap().to_vec();
@@ -59,7 +69,13 @@ fn tree_gain(leaves: usize) -> (f64, f64) {
     // c = per-packet cost outside the leaves, measured from the Null run.
     let c = 1e9 / n - (400.0 * e / 32.0 + 40.0);
     let predicted = (400.0 * e / 32.0 + 40.0 + c) / (400.0 / 32.0 + 40.0 + c);
-    println!("SYS-2 L={leaves}: projgrad {:.3} Mpps, null {:.3} Mpps, gain {:.2}, model {:.2} (c = {c:.1} ns)", p / 1e6, n / 1e6, p / n, predicted);
+    println!(
+        "SYS-2 L={leaves}: projgrad {:.3} Mpps, null {:.3} Mpps, gain {:.2}, model {:.2} (c = {c:.1} ns)",
+        p / 1e6,
+        n / 1e6,
+        p / n,
+        predicted
+    );
     (p / n, predicted)
 }
 
@@ -67,7 +83,10 @@ fn tree_gain(leaves: usize) -> (f64, f64) {
 fn sys2_tree_gain_matches_model() {
     for leaves in [8, 16] {
         let (gain, predicted) = tree_gain(leaves);
-        assert!(gain >= 0.8 * predicted, "L={leaves}: gain {gain:.2} < 0.8 x {predicted:.2}");
+        assert!(
+            gain >= 0.8 * predicted,
+            "L={leaves}: gain {gain:.2} < 0.8 x {predicted:.2}"
+        );
     }
 }
 
@@ -88,7 +107,10 @@ fn sys3_l2l3_16_slo_awareness() {
         .iter()
         .filter(|r| r.flows.iter().any(|f| f.delay > slo))
         .count();
-    assert!(max_viol * 2 > hm.len() - 2, "Max violates in only {max_viol} rounds");
+    assert!(
+        max_viol * 2 > hm.len() - 2,
+        "Max violates in only {max_viol} rounds"
+    );
     let mut pg = load(&generated("l2l3", &with_slo, "projgrad"), None);
     let hp = pg.run(25, 0.02).unwrap().to_vec();
     let tail = &hp[5..];
@@ -96,10 +118,20 @@ fn sys3_l2l3_16_slo_awareness() {
         .iter()
         .filter(|r| r.flows.iter().all(|f| f.delay <= 1.05 * slo))
         .count();
-    assert!(ok * 100 >= 90 * tail.len(), "projgrad within SLO in {ok}/{} rounds", tail.len());
+    assert!(
+        ok * 100 >= 90 * tail.len(),
+        "projgrad within SLO in {ok}/{} rounds",
+        tail.len()
+    );
     let (p, n) = (mean_rate(tail), mean_rate(&hn[2..]));
     assert!(p > n, "projgrad {p} <= null {n}");
-    println!("SYS-3: SLO {slo:.0} ns; Max violates {max_viol}/{} rounds; projgrad {:.3} Mpps (within SLO {ok}/{}), null {:.3} Mpps", hm.len() - 2, p / 1e6, tail.len(), n / 1e6);
+    println!(
+        "SYS-3: SLO {slo:.0} ns; Max violates {max_viol}/{} rounds; projgrad {:.3} Mpps (within SLO {ok}/{}), null {:.3} Mpps",
+        hm.len() - 2,
+        p / 1e6,
+        tail.len(),
+        n / 1e6
+    );
 }
 
 fn err(text: &str) -> String {
@@ -116,7 +148,10 @@ fn config_errors_name_the_place() {
     assert!(e.contains("line"), "{e}");
     let unknown = SIMPLE.replace("type = \"RandomSplit\"", "type = \"Frobnicate\"");
     let e = err(&unknown);
-    assert!(e.contains("module #1 (\"splitter\")") && e.contains("Frobnicate"), "{e}");
+    assert!(
+        e.contains("module #1 (\"splitter\")") && e.contains("Frobnicate"),
+        "{e}"
+    );
     let cyclic = format!("{SIMPLE}\n[[edge]]\nfrom = \"bypass1:0\"\nto = \"splitter\"\n");
     let mut l = load_str(&cyclic, "cyc.toml").unwrap();
     let e = l.batchy.run(1, 0.01).unwrap_err().to_string();
@@ -126,7 +161,10 @@ fn config_errors_name_the_place() {
     assert!(e.contains("splitter"), "{e}");
     let e = err(&SIMPLE.replace("controller = \"projgrad\"", "controller = \"magic\""));
     assert!(e.contains("task #1") && e.contains("magic"), "{e}");
-    assert!(matches!(load_str("[bogus]\n", "x.toml"), Err(ConfigError::Parse { .. })));
+    assert!(matches!(
+        load_str("[bogus]\n", "x.toml"),
+        Err(ConfigError::Parse { .. })
+    ));
 }
 
 #[test]
@@ -135,18 +173,44 @@ fn cli_run_writes_dump_and_plot_and_rejects_bad_input() {
     let cfg = dir.path().join("simple.toml");
     std::fs::write(&cfg, SIMPLE).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_batchy"))
-        .args(["run", cfg.to_str().unwrap(), "--rounds", "3", "--period", "0.01", "--out"])
+        .args([
+            "run",
+            cfg.to_str().unwrap(),
+            "--rounds",
+            "3",
+            "--period",
+            "0.01",
+            "--out",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("*** CONTROL ROUND: 1..., cumulative flow rate: 0 pps"), "{log}");
+    assert!(
+        log.contains("*** CONTROL ROUND: 1..., cumulative flow rate: 0 pps"),
+        "{log}"
+    );
     assert!(log.contains("PULLING"), "{log}");
     let csv = std::fs::read_to_string(dir.path().join("simple_stats.csv")).unwrap();
     let header = csv.lines().next().unwrap();
-    for col in ["bypass1:control", "flow1:delay", "flow1:delay_estimate", "flow2:pps", "task0:t_0", "sum_fpps", "ctrlr_deadtime"] {
-        assert!(header.split(',').any(|c| c == col), "missing {col} in {header}");
+    for col in [
+        "bypass1:control",
+        "flow1:delay",
+        "flow1:delay_estimate",
+        "flow2:pps",
+        "task0:t_0",
+        "sum_fpps",
+        "ctrlr_deadtime",
+    ] {
+        assert!(
+            header.split(',').any(|c| c == col),
+            "missing {col} in {header}"
+        );
     }
     assert_eq!(csv.lines().count(), 4);
     let png = std::fs::read(dir.path().join("simple_stats.png")).unwrap();
@@ -160,7 +224,10 @@ fn cli_run_writes_dump_and_plot_and_rejects_bad_input() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("batchy: error:") && err.contains("bad.toml"), "{err}");
+    assert!(
+        err.contains("batchy: error:") && err.contains("bad.toml"),
+        "{err}"
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_batchy"))
         .args(["run", "/nonexistent/x.toml"])
         .output()

@@ -116,7 +116,11 @@ impl TaskController for FeasDir {
                 .fold(DEFAULT_DELAY_BOUND, f64::min);
             let q = max_q.min(min_q + i64::from(BUFFER_PULL));
             if min_q != 0 && budget > (q as f64 / min_q as f64 * tv) {
-                set(q, format!("delay_budget={budget:.3} > 1/x_v={tv:.3}"), &mut dec);
+                set(
+                    q,
+                    format!("delay_budget={budget:.3} > 1/x_v={tv:.3}"),
+                    &mut dec,
+                );
                 return dec;
             }
             if budget > 0.0 && min_q == 1 {

@@ -1,4 +1,5 @@
 //! Tiny dense linear algebra for the projected-gradient controller.
+#![allow(clippy::needless_range_loop)]
 
 /// A dense row-major matrix.
 pub type Mat = Vec<Vec<f64>>;

@@ -108,7 +108,12 @@ impl TaskState {
 
     /// Modules reachable downstream of `v` (excluding `v`) for which `pass` allows
     /// continuing, collected when `take` says so. Depth-first, each module once.
-    fn walk(&self, v: usize, pass: impl Fn(usize) -> bool, take: impl Fn(usize) -> bool) -> Vec<usize> {
+    fn walk(
+        &self,
+        v: usize,
+        pass: impl Fn(usize) -> bool,
+        take: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
         let mut seen = vec![false; self.modules.len()];
         let mut out = Vec::new();
         let mut stack: Vec<usize> = self.children.get(v).cloned().unwrap_or_default();

@@ -91,10 +91,7 @@ impl TaskController for OnOff {
             if via.iter().any(|&f| fxf[f]) {
                 continue;
             }
-            let max_delay = via
-                .iter()
-                .map(|&f| budget[f])
-                .fold(f64::INFINITY, f64::min);
+            let max_delay = via.iter().map(|&f| budget[f]).fold(f64::INFINITY, f64::min);
             let diff = b * d.dt[v];
             if diff < max_delay {
                 for &f in &via {

@@ -1,4 +1,5 @@
 //! ProjGradient: the Batchy controller (spec §2.3).
+#![allow(clippy::needless_range_loop)]
 
 use super::linalg::{Mat, identity, matmul, pinv_sym, transpose};
 use super::{
@@ -117,10 +118,7 @@ impl TaskController for ProjGradient {
             if via.iter().any(|&f| fxf[f]) {
                 continue;
             }
-            let max_delay = via
-                .iter()
-                .map(|&f| budget[f])
-                .fold(f64::INFINITY, f64::min);
+            let max_delay = via.iter().map(|&f| budget[f]).fold(f64::INFINITY, f64::min);
             let diff = f64::from(d.qmin[v]) * d.dt[v];
             if diff < max_delay {
                 for &f in &via {
@@ -138,7 +136,11 @@ impl TaskController for ProjGradient {
         }
 
         // PROJECTED GRADIENT
-        let free: Vec<usize> = cm.iter().copied().filter(|&v| !fxm[v] && q[v] > 0).collect();
+        let free: Vec<usize> = cm
+            .iter()
+            .copied()
+            .filter(|&v| !fxm[v] && q[v] > 0)
+            .collect();
         let n = free.len();
         if n == 0 || fxf.iter().all(|&x| x) {
             dec.q = q;

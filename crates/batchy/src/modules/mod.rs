@@ -1,7 +1,7 @@
 //! The module library used by the pipelines (spec §6.1 item 6), over real packet bytes.
 
-mod net;
 mod infra;
+mod net;
 
 pub use infra::{Measure, QueueIn, QueueOut, QueueShared, Sink, Source, SourceFlow, Timestamp};
 pub use net::*;

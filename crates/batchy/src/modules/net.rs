@@ -110,8 +110,14 @@ impl WeightedRandomSplit {
     /// Non-negative weights with a positive sum.
     pub fn new(weights: &[f64]) -> Result<Self, String> {
         let total: f64 = weights.iter().sum();
-        if weights.is_empty() || weights.iter().any(|w| !(*w >= 0.0)) || !(total > 0.0) {
-            return Err("WeightedRandomSplit needs non-negative weights with a positive sum".into());
+        if weights.is_empty()
+            || weights.iter().any(|w| w.is_nan() || *w < 0.0)
+            || total.is_nan()
+            || total <= 0.0
+        {
+            return Err(
+                "WeightedRandomSplit needs non-negative weights with a positive sum".into(),
+            );
         }
         let mut acc = 0.0;
         let cum = weights
@@ -171,7 +177,11 @@ impl ExactMatch {
             }
             let mut key: u128 = 0;
             for (v, f) in r.values.iter().zip(fields) {
-                let m = if f.size == 8 { u64::MAX } else { (1u64 << (8 * f.size)) - 1 };
+                let m = if f.size == 8 {
+                    u64::MAX
+                } else {
+                    (1u64 << (8 * f.size)) - 1
+                };
                 key = (key << (8 * f.size)) | u128::from(v & m);
             }
             table.insert(key, r.gate);
@@ -201,7 +211,12 @@ impl Module for ExactMatch {
                     }
                 }
             }
-            let gate = if ok { self.table.get(&key).copied() } else { None }.or(self.default_gate);
+            let gate = if ok {
+                self.table.get(&key).copied()
+            } else {
+                None
+            }
+            .or(self.default_gate);
             match gate {
                 Some(g) => out.push(g, p),
                 None => out.drop_packet(p),
@@ -229,7 +244,7 @@ impl IpLookup {
             by_len.entry(len).or_default().insert(net, r.gate);
         }
         let mut tables: Vec<_> = by_len.into_iter().collect();
-        tables.sort_by(|a, b| b.0.cmp(&a.0));
+        tables.sort_by_key(|t| std::cmp::Reverse(t.0));
         Ok(IpLookup {
             tables,
             default_gate,
