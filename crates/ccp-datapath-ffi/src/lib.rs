@@ -213,7 +213,12 @@ pub type ccp_send_msg_fn =
     Option<unsafe extern "C" fn(dp: *mut ccp_datapath, msg: *mut c_char, len: c_int) -> c_int>;
 /// `log` callback.
 pub type ccp_log_fn = Option<
-    unsafe extern "C" fn(dp: *mut ccp_datapath, level: ccp_log_level, msg: *const c_char, len: c_int),
+    unsafe extern "C" fn(
+        dp: *mut ccp_datapath,
+        level: ccp_log_level,
+        msg: *const c_char,
+        len: c_int,
+    ),
 >;
 /// `now` callback.
 pub type ccp_now_fn = Option<unsafe extern "C" fn() -> u64>;
