@@ -141,22 +141,41 @@ pub fn jain_index(xs: &[f64]) -> f64 {
     }
 }
 
-/// A latency histogram in nanoseconds (1 ns … 1 h, 3 significant digits).
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    // Constant bounds, valid by construction (low ≥ 1, high ≥ 2·low, sigfig ≤ 5).
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("constant histogram bounds")
+/// A latency histogram: nanosecond inputs recorded in microseconds (1 µs … 1 h, 3
+/// significant digits, 32-bit counters: about 100 KB each).
+pub(crate) struct LatencyHist {
+    h: Histogram<u32>,
 }
 
-pub(crate) fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
-    if h.is_empty() {
-        0.0
-    } else {
-        h.value_at_quantile(q) as f64 / 1e6
+impl LatencyHist {
+    pub(crate) fn new() -> LatencyHist {
+        // Constant bounds, valid by construction (low ≥ 1, high ≥ 2·low, sigfig ≤ 5).
+        let h = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("constant histogram bounds");
+        LatencyHist { h }
     }
-}
 
-pub(crate) fn mean_ms(h: &Histogram<u64>) -> f64 {
-    if h.is_empty() { 0.0 } else { h.mean() / 1e6 }
+    /// Record a latency given in nanoseconds (rounded to the nearest µs).
+    pub(crate) fn record_ns(&mut self, ns: u64) {
+        self.h.saturating_record(ns.saturating_add(500) / 1_000);
+    }
+
+    /// The `q` quantile in ms (0 when empty).
+    pub(crate) fn quantile_ms(&self, q: f64) -> f64 {
+        if self.h.is_empty() {
+            0.0
+        } else {
+            self.h.value_at_quantile(q) as f64 / 1e3
+        }
+    }
+
+    /// The mean in ms (0 when empty).
+    pub(crate) fn mean_ms(&self) -> f64 {
+        if self.h.is_empty() {
+            0.0
+        } else {
+            self.h.mean() / 1e3
+        }
+    }
 }
 
 fn mbps(bps: f64) -> String {
@@ -248,14 +267,15 @@ mod tests {
 
     #[test]
     fn histogram_quantiles_in_ms() {
-        let mut h = new_histogram();
+        let mut h = LatencyHist::new();
         for v in 1..=100u64 {
-            h.saturating_record(v * 1_000_000);
+            h.record_ns(v * 1_000_000);
         }
-        h.saturating_record(0);
-        let p50 = quantile_ms(&h, 0.5);
+        h.record_ns(0);
+        let p50 = h.quantile_ms(0.5);
         assert!((p50 - 50.0).abs() < 0.5, "{p50}");
-        assert!((quantile_ms(&h, 0.95) - 95.0).abs() < 1.0);
-        assert_eq!(quantile_ms(&new_histogram(), 0.5), 0.0);
+        assert!((h.quantile_ms(0.95) - 95.0).abs() < 1.0);
+        assert!((h.mean_ms() - 5050.0 / 101.0).abs() < 0.1);
+        assert_eq!(LatencyHist::new().quantile_ms(0.5), 0.0);
     }
 }

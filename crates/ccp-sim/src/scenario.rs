@@ -304,6 +304,11 @@ fn check_range(field: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(), 
     Ok(())
 }
 
+/// Most flows one simulation accepts (after expanding `count`).
+pub const MAX_FLOWS: usize = 1000;
+/// Most time-series rows (samples × (flows + 1)) a run may record (about 1 GB).
+pub const MAX_SAMPLE_ROWS: f64 = 12e6;
+
 /// Largest delay accepted anywhere (10 s one way): anything above is taken as a unit mistake.
 pub const MAX_DELAY_MS: f64 = 10_000.0;
 
@@ -395,9 +400,9 @@ impl Scenario {
         })
     }
 
-    /// The scenario as TOML.
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_default()
+    /// The scenario as TOML (fails only for values TOML cannot hold, such as NaN).
+    pub fn to_toml(&self) -> Result<String, ScenarioError> {
+        toml::to_string_pretty(self).map_err(|e| ScenarioError::Toml(e.to_string()))
     }
 
     /// Replace the flows by one flow per name (all starting at 0).
@@ -592,10 +597,10 @@ impl Scenario {
                     format!("must be after start_s ({}), got {stop}", f.start_s),
                 ));
             }
-            if !(1..=10_000).contains(&f.count) {
+            if !(1..=MAX_FLOWS as u32).contains(&f.count) {
                 return Err(invalid(
                     field("count"),
-                    format!("must be 1..=10000, got {}", f.count),
+                    format!("must be 1..={MAX_FLOWS}, got {}", f.count),
                 ));
             }
             if !(1..=1_000_000).contains(&f.init_cwnd_packets) {
@@ -634,10 +639,23 @@ impl Scenario {
                 });
             }
         }
-        if flows.len() > 10_000 {
+        if flows.len() > MAX_FLOWS {
             return Err(invalid(
                 "flow",
-                format!("at most 10000 flows in total, got {}", flows.len()),
+                format!("at most {MAX_FLOWS} flows in total, got {}", flows.len()),
+            ));
+        }
+        let rows =
+            (self.duration_s * 1000.0 / self.sample_interval_ms) * (flows.len() as f64 + 1.0);
+        if rows > MAX_SAMPLE_ROWS {
+            return Err(invalid(
+                "sample_interval_ms",
+                format!(
+                    "{} ms over {} s for {} flows gives {rows:.0} time-series rows (at most {MAX_SAMPLE_ROWS:.0}); raise the interval",
+                    self.sample_interval_ms,
+                    self.duration_s,
+                    flows.len()
+                ),
             ));
         }
         Ok(Resolved {
@@ -705,10 +723,13 @@ alg = "reno"
         let s = Scenario::from_toml(BASE).unwrap();
         assert_eq!(s.flows[0].alg, "reno");
         assert_eq!(s.duration_s, 5.0);
-        let again = Scenario::from_toml(&s.to_toml()).unwrap();
+        let again = Scenario::from_toml(&s.to_toml().unwrap()).unwrap();
         assert_eq!(s, again);
         let fixed = Scenario::builtin("fixed").unwrap();
-        assert_eq!(Scenario::from_toml(&fixed.to_toml()).unwrap(), fixed);
+        assert_eq!(
+            Scenario::from_toml(&fixed.to_toml().unwrap()).unwrap(),
+            fixed
+        );
     }
 
     #[test]
@@ -749,6 +770,16 @@ alg = "reno"
                 "alg = \"reno\"",
                 "alg = \"reno\"\ncount = 0",
                 "flow[0].count",
+            ),
+            (
+                "alg = \"reno\"",
+                "alg = \"reno\"\ncount = 600\n[[flow]]\nalg = \"reno\"\ncount = 600",
+                "flow",
+            ),
+            (
+                "duration_s = 5",
+                "duration_s = 86400\nsample_interval_ms = 0.1",
+                "sample_interval_ms",
             ),
         ];
         for (from, to, field) in cases {

@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 
-use hdrhistogram::Histogram;
 use thiserror::Error;
 use tracing::{debug, warn};
 
@@ -13,9 +12,7 @@ use crate::control::{
 };
 use crate::event::EventQueue;
 use crate::link::{Admission, DropReason, Link};
-use crate::metrics::{
-    FlowSample, FlowSummary, LinkSample, Summary, jain_index, mean_ms, new_histogram, quantile_ms,
-};
+use crate::metrics::{FlowSample, FlowSummary, LatencyHist, LinkSample, Summary, jain_index};
 use crate::registry::{ControllerFactory, CreateError, Setup};
 use crate::scenario::{Resolved, Scenario, ScenarioError};
 use crate::sender::{Ack, Receiver, Sender, SenderConfig};
@@ -85,8 +82,8 @@ struct FlowStats {
     goodput_bytes: u64,
     queue_drops: u64,
     random_drops: u64,
-    rtt: Histogram<u64>,
-    qdelay: Histogram<u64>,
+    rtt: LatencyHist,
+    qdelay: LatencyHist,
     // values at the previous sample / at the fairness-window start
     prev_rx: u64,
     prev_goodput: u64,
@@ -139,7 +136,7 @@ pub struct Simulation {
     prev_served: f64,
     interval_qdelay_sum: u128,
     interval_qdelay_n: u64,
-    link_qdelay: Histogram<u64>,
+    link_qdelay: LatencyHist,
     window_start: SimTime,
     flow_samples: Vec<FlowSample>,
     link_samples: Vec<LinkSample>,
@@ -199,8 +196,8 @@ impl Simulation {
                     goodput_bytes: 0,
                     queue_drops: 0,
                     random_drops: 0,
-                    rtt: new_histogram(),
-                    qdelay: new_histogram(),
+                    rtt: LatencyHist::new(),
+                    qdelay: LatencyHist::new(),
                     prev_rx: 0,
                     prev_goodput: 0,
                     window_rx: None,
@@ -244,7 +241,7 @@ impl Simulation {
             prev_served: 0.0,
             interval_qdelay_sum: 0,
             interval_qdelay_n: 0,
-            link_qdelay: new_histogram(),
+            link_qdelay: LatencyHist::new(),
             window_start,
             flow_samples: Vec::new(),
             link_samples: Vec::new(),
@@ -489,7 +486,7 @@ impl Simulation {
         }
         let outcome = f.sender.on_ack(self.now, &ack, &self.knobs[i]);
         if let Some(rtt) = outcome.rtt_sample {
-            f.stats.rtt.saturating_record(rtt);
+            f.stats.rtt.record_ns(rtt);
         }
         let mut ctl = Control::new(
             self.now,
@@ -572,8 +569,8 @@ impl Simulation {
             match self.link.enqueue(now, f.info.packet_size) {
                 Admission::Sent(t) => {
                     let qd = t.queue_delay.0;
-                    f.stats.qdelay.saturating_record(qd);
-                    self.link_qdelay.saturating_record(qd);
+                    f.stats.qdelay.record_ns(qd);
+                    self.link_qdelay.record_ns(qd);
                     self.interval_qdelay_sum += u128::from(qd);
                     self.interval_qdelay_n += 1;
                     self.queue.push(
@@ -730,11 +727,11 @@ impl Simulation {
                 } else {
                     0.0
                 },
-                rtt_p50_ms: quantile_ms(&f.stats.rtt, 0.5),
-                rtt_p95_ms: quantile_ms(&f.stats.rtt, 0.95),
-                queue_delay_mean_ms: mean_ms(&f.stats.qdelay),
-                queue_delay_median_ms: quantile_ms(&f.stats.qdelay, 0.5),
-                queue_delay_p95_ms: quantile_ms(&f.stats.qdelay, 0.95),
+                rtt_p50_ms: f.stats.rtt.quantile_ms(0.5),
+                rtt_p95_ms: f.stats.rtt.quantile_ms(0.95),
+                queue_delay_mean_ms: f.stats.qdelay.mean_ms(),
+                queue_delay_median_ms: f.stats.qdelay.quantile_ms(0.5),
+                queue_delay_p95_ms: f.stats.qdelay.quantile_ms(0.95),
                 retransmits: st.retransmits,
                 losses: f.stats.queue_drops + f.stats.random_drops,
                 timeouts: st.timeouts,
@@ -750,9 +747,9 @@ impl Simulation {
             jain_index: jain_index(&window_tputs),
             jain_window_start_s: self.window_start.as_secs_f64(),
             jain_window_end_s: end.as_secs_f64(),
-            queue_delay_mean_ms: mean_ms(&self.link_qdelay),
-            queue_delay_median_ms: quantile_ms(&self.link_qdelay, 0.5),
-            queue_delay_p95_ms: quantile_ms(&self.link_qdelay, 0.95),
+            queue_delay_mean_ms: self.link_qdelay.mean_ms(),
+            queue_delay_median_ms: self.link_qdelay.quantile_ms(0.5),
+            queue_delay_p95_ms: self.link_qdelay.quantile_ms(0.95),
             queue_drops: counters.queue_drops,
             random_drops: counters.random_drops,
             events: self.events,
