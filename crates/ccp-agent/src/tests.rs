@@ -957,3 +957,152 @@ fn stress_one_million_random_messages() {
     eprintln!("1,000,000 messages in {:?}: {s:?}", t.elapsed());
     assert!(s.malformed > 0 && s.reports > 0);
 }
+
+mod run_loop {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Duration;
+
+    use ccp_ipc::Mode;
+    use ccp_ipc::unix::UnixSocket;
+    use ccp_wire::{Measure, Message, MsgType, ParseOptions};
+
+    use super::{PROG_A, create, measure, new_log, ready};
+    use crate::*;
+
+    struct Echo;
+    struct EchoFlow(Datapath);
+    impl CongAlg for Echo {
+        type Flow = EchoFlow;
+        fn name(&self) -> &str {
+            "echo"
+        }
+        fn datapath_programs(&self) -> Programs {
+            [("a".to_string(), PROG_A.to_string())]
+                .into_iter()
+                .collect()
+        }
+        fn new_flow(&self, mut dp: Datapath, _: DatapathInfo) -> EchoFlow {
+            dp.set_program("a", None).unwrap();
+            EchoFlow(dp)
+        }
+    }
+    impl Flow for EchoFlow {
+        fn on_report(&mut self, _: u32, r: Report<'_>) {
+            self.0
+                .update_field("Cwnd", r.get_field("acked").unwrap())
+                .unwrap();
+        }
+    }
+
+    fn recv_type(sock: &UnixDatagram) -> Message {
+        let mut buf = [0u8; 4096];
+        let n = sock
+            .recv(&mut buf)
+            .expect("agent answers within the timeout");
+        Message::parse_with(&buf[..n], &ParseOptions::STRICT).unwrap()
+    }
+
+    #[test]
+    fn unix_run_loop_batches_and_answers_every_report() {
+        let _ = new_log();
+        let dir = tempfile::tempdir().unwrap();
+        let agent_path = dir.path().join("agent");
+        let sock = UnixSocket::bind(&agent_path, Mode::Nonblocking).unwrap();
+        let mut transport = UnixTransport::new(sock, Duration::ZERO);
+        transport.set_poll_interval(Duration::from_millis(5));
+        let handle = RunBuilder::new(transport)
+            .default_alg(Echo)
+            .spawn_thread()
+            .unwrap();
+        let dp = UnixDatagram::bind(dir.path().join("dp")).unwrap();
+        dp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        dp.send_to(&ready(), &agent_path).unwrap();
+        assert_eq!(recv_type(&dp).msg_type(), MsgType::Install);
+        assert_eq!(recv_type(&dp).msg_type(), MsgType::Hello);
+        dp.send_to(&create(1, None), &agent_path).unwrap();
+        assert_eq!(recv_type(&dp).msg_type(), MsgType::ChangeProg);
+        // More reports than one recvmmsg batch, sent back to back (at most 8 unanswered:
+        // the kernel queues only ~10 datagrams per unix socket).
+        let n = 3 * UnixTransport::BATCH as u64 + 5;
+        let mut answered = Vec::new();
+        let mut sent = 0;
+        while (answered.len() as u64) < n {
+            while sent < n && sent - answered.len() as u64 <= 8 {
+                sent += 1;
+                dp.send_to(&measure(1, 1, &[sent, 0]), &agent_path).unwrap();
+            }
+            match recv_type(&dp) {
+                Message::UpdateFields(u) => answered.push(u.updates[0].value),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(answered, (1..=n).collect::<Vec<_>>(), "in order, none lost");
+        // An unnamed sender cannot be answered: dropped, the loop goes on.
+        let anon = UnixDatagram::unbound().unwrap();
+        anon.send_to(&ready(), &agent_path).unwrap();
+        dp.send_to(&Measure::close(1).encode_close(), &agent_path)
+            .unwrap();
+        // A round trip proves the loop is still alive after both.
+        dp.send_to(&create(2, None), &agent_path).unwrap();
+        assert_eq!(recv_type(&dp).msg_type(), MsgType::ChangeProg);
+        handle.kill();
+        let summary = handle.wait().unwrap();
+        assert_eq!(summary.stats.reports, n);
+        assert_eq!(summary.stats.closes, 1);
+        assert_eq!(summary.stats.readies, 1);
+        assert_eq!(summary.send_errors, 0);
+        assert!(!agent_path.exists(), "socket file removed");
+    }
+
+    #[test]
+    fn unreachable_datapath_counts_send_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent_path = dir.path().join("agent");
+        let sock = UnixSocket::bind(&agent_path, Mode::Nonblocking).unwrap();
+        let mut transport = UnixTransport::new(sock, Duration::from_micros(20));
+        transport.set_poll_interval(Duration::from_millis(5));
+        let handle = RunBuilder::new(transport)
+            .default_alg(Echo)
+            .spawn_thread()
+            .unwrap();
+        // A datapath that sends READY and vanishes at once.
+        let gone = dir.path().join("gone");
+        {
+            let dp = UnixDatagram::bind(&gone).unwrap();
+            dp.send_to(&ready(), &agent_path).unwrap();
+        }
+        std::fs::remove_file(&gone).unwrap();
+        // A live datapath: its answer means the READY before it was handled.
+        let dp = UnixDatagram::bind(dir.path().join("dp")).unwrap();
+        dp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        dp.send_to(&ready(), &agent_path).unwrap();
+        assert_eq!(recv_type(&dp).msg_type(), MsgType::Install);
+        handle.kill();
+        let summary = handle.wait().unwrap();
+        assert_eq!(
+            summary.send_errors, 2,
+            "INSTALL and HELLO to the vanished datapath"
+        );
+        assert_eq!(summary.stats.readies, 2);
+    }
+
+    trait CloseBytes {
+        fn encode_close(&self) -> Vec<u8>;
+    }
+    impl CloseBytes for Measure {
+        fn encode_close(&self) -> Vec<u8> {
+            ccp_wire::Encode::encode(self).unwrap()
+        }
+    }
+
+    #[test]
+    fn chan_transport_closed_by_peer_ends_the_loop_with_an_error() {
+        let (agent_end, dp_end) = ccp_ipc::chan::pair(Mode::Blocking(Duration::from_millis(5)));
+        let handle = RunBuilder::new(agent_end)
+            .default_alg(Echo)
+            .spawn_thread()
+            .unwrap();
+        drop(dp_end);
+        assert!(matches!(handle.wait(), Err(RunError::Transport(_))));
+    }
+}

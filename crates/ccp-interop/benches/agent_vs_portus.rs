@@ -1,0 +1,504 @@
+//! Agent benchmarks, ours (`ccp-agent`) vs portus 0.9, in one run on the same machine,
+//! both over unix datagram sockets with the same program and the same `on_report` work
+//! (read `Report.acked`, send `Cwnd` via UPDATE_FIELDS).
+//!
+//! 1. Round trip: a driver acting as the datapath sends MEASURE and waits for the
+//!    UPDATE_FIELDS; p50/p90/p99/p99.9 over `--rtt N` round trips (default 100,000).
+//! 2. Throughput: reports handled per second with 1, 100 and 10,000 flows (CREATEd
+//!    first). The driver sends MEASUREs from one thread (blocking sends: the kernel's
+//!    unix-socket backpressure is the flow control, nothing can overflow) and counts
+//!    UPDATE_FIELDS on another; every MEASURE must be answered (losses are counted).
+//!
+//! Run: `cargo bench -p ccp-interop --bench agent_vs_portus [-- --rtt N --reports N]`.
+//! Prints tables; asserts nothing about speed.
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use portus::DatapathTrait;
+use portus::ipc::Ipc as PortusIpc;
+
+const PROGRAM: &str = "(def (Report (volatile acked 0)))
+(when true
+    (:= Report.acked (+ Report.acked Ack.bytes_acked))
+    (report)
+)";
+
+// ------------------------------------------------------------------ our algorithm
+
+struct Ours;
+struct OursFlow(ccp_agent::Datapath);
+
+impl ccp_agent::CongAlg for Ours {
+    type Flow = OursFlow;
+    fn name(&self) -> &str {
+        "bench"
+    }
+    fn datapath_programs(&self) -> ccp_agent::Programs {
+        [("bench".to_string(), PROGRAM.to_string())]
+            .into_iter()
+            .collect()
+    }
+    fn new_flow(&self, mut dp: ccp_agent::Datapath, _: ccp_agent::DatapathInfo) -> OursFlow {
+        dp.set_program("bench", None).expect("program exists");
+        OursFlow(dp)
+    }
+}
+
+impl ccp_agent::Flow for OursFlow {
+    fn on_report(&mut self, _sid: u32, r: ccp_agent::Report<'_>) {
+        let acked = r.get_field("Report.acked").unwrap_or(0) as u32;
+        let _ = self
+            .0
+            .update_field("Cwnd", u64::from(acked.wrapping_mul(2)));
+    }
+}
+
+// ------------------------------------------------------------------ portus algorithm
+
+struct Portus;
+struct PortusFlow<I: PortusIpc> {
+    dp: portus::Datapath<I>,
+    sc: portus::lang::Scope,
+}
+
+impl<I: PortusIpc> portus::CongAlg<I> for Portus {
+    type Flow = PortusFlow<I>;
+    fn name() -> &'static str {
+        "bench"
+    }
+    fn datapath_programs(&self) -> HashMap<&'static str, String> {
+        [("bench", PROGRAM.to_string())].into_iter().collect()
+    }
+    fn new_flow(&self, mut dp: portus::Datapath<I>, _: portus::DatapathInfo) -> PortusFlow<I> {
+        let sc = dp.set_program("bench", None).expect("program exists");
+        PortusFlow { dp, sc }
+    }
+}
+
+impl<I: PortusIpc> portus::Flow for PortusFlow<I> {
+    fn on_report(&mut self, _sid: u32, m: portus::Report) {
+        let acked = m.get_field("Report.acked", &self.sc).unwrap_or(0) as u32;
+        let _ = self
+            .dp
+            .update_field(&self.sc, &[("Cwnd", acked.wrapping_mul(2))]);
+    }
+}
+
+// ------------------------------------------------------------------ agents under test
+
+enum Running {
+    Ours(ccp_agent::AgentHandle),
+    Portus(portus::CCPHandle),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Which {
+    /// Our agent with its default transport (batched `recvmmsg`/`sendmmsg`, no spin).
+    Ours,
+    /// Our agent with a 50 µs bounded spin before sleeping.
+    OursSpin,
+    Portus,
+}
+
+const ALL: [Which; 3] = [Which::Ours, Which::OursSpin, Which::Portus];
+
+impl Which {
+    fn label(self) -> &'static str {
+        match self {
+            Which::Ours => "ccp-agent",
+            Which::OursSpin => "ccp-agent, spin 50 µs",
+            Which::Portus => "portus 0.9",
+        }
+    }
+    fn tag(self) -> &'static str {
+        match self {
+            Which::Ours => "ours",
+            Which::OursSpin => "ourspin",
+            Which::Portus => "portus",
+        }
+    }
+}
+
+fn tids() -> Vec<u64> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// CPU time (ns) thread `tid` of this process has run (first field of schedstat).
+fn cpu_ns(tid: u64) -> u64 {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Start an agent; returns it, its socket path and its thread id.
+fn start(which: Which, name: &str) -> (Running, PathBuf, u64) {
+    let before = tids();
+    let (run, path) = start_inner(which, name);
+    let tid = tids()
+        .into_iter()
+        .find(|t| !before.contains(t))
+        .unwrap_or(0);
+    (run, path, tid)
+}
+
+fn start_inner(which: Which, name: &str) -> (Running, PathBuf) {
+    let path = ccp_ipc::agent_socket_path(name);
+    match which {
+        Which::Ours | Which::OursSpin => {
+            let sock = ccp_ipc::unix::UnixSocket::agent(name, ccp_ipc::Mode::Nonblocking)
+                .expect("bind our agent");
+            let spin = if which == Which::OursSpin {
+                Duration::from_micros(50)
+            } else {
+                ccp_agent::UnixTransport::DEFAULT_SPIN
+            };
+            let h = ccp_agent::RunBuilder::new(ccp_agent::UnixTransport::new(sock, spin))
+                .default_alg(Ours)
+                .spawn_thread()
+                .expect("start our agent");
+            (Running::Ours(h), path)
+        }
+        Which::Portus => {
+            let sock =
+                portus::ipc::unix::Socket::<portus::ipc::Blocking>::new(name).expect("bind portus");
+            let h = portus::RunBuilder::new(portus::ipc::BackendBuilder { sock })
+                .default_alg(Portus)
+                .spawn_thread()
+                .run()
+                .expect("start portus");
+            (Running::Portus(h), path)
+        }
+    }
+}
+
+fn stop(r: Running) {
+    match r {
+        Running::Ours(h) => {
+            h.kill();
+            let s = h.wait().expect("our agent stops cleanly");
+            assert_eq!(s.stats.dropped(), 0, "our agent dropped messages: {s:?}");
+        }
+        Running::Portus(h) => {
+            h.kill();
+            let _ = h.wait();
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the driver (datapath side)
+
+fn header(t: u16, len: usize, sid: u32, out: &mut Vec<u8>) {
+    out.extend_from_slice(&t.to_le_bytes());
+    out.extend_from_slice(&(len as u16).to_le_bytes());
+    out.extend_from_slice(&sid.to_le_bytes());
+}
+
+fn ready_msg() -> Vec<u8> {
+    let mut m = Vec::new();
+    header(5, 12, 0, &mut m);
+    m.extend_from_slice(&1u32.to_le_bytes());
+    m
+}
+
+fn create_msg(sid: u32) -> Vec<u8> {
+    let mut m = Vec::new();
+    header(0, 96, sid, &mut m);
+    for v in [14_600u32, 1460, 0, 0, 0, 0] {
+        m.extend_from_slice(&v.to_le_bytes());
+    }
+    m.resize(96, 0);
+    m
+}
+
+fn measure_into(sid: u32, uid: u32, acked: u64, m: &mut Vec<u8>) {
+    m.clear();
+    header(1, 24, sid, m);
+    m.extend_from_slice(&uid.to_le_bytes());
+    m.extend_from_slice(&1u32.to_le_bytes());
+    m.extend_from_slice(&acked.to_le_bytes());
+}
+
+fn msg_type(m: &[u8]) -> u16 {
+    u16::from_le_bytes([m[0], m[1]])
+}
+
+struct Driver {
+    sock: UnixDatagram,
+    path: PathBuf,
+}
+
+impl Driver {
+    fn new(tag: &str, agent: &Path) -> Driver {
+        let path =
+            ccp_ipc::default_socket_dir().join(format!("h6-bench-dp-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let sock = UnixDatagram::bind(&path).expect("bind driver");
+        // Connected: the driver's sends skip the per-datagram path lookup (cheaper driver,
+        // same for every agent), and it only accepts datagrams from the agent.
+        sock.connect(agent).expect("agent socket exists");
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Driver { sock, path }
+    }
+
+    fn send(&self, m: &[u8]) {
+        self.sock.send(m).expect("agent reachable");
+    }
+
+    fn recv<'a>(&self, buf: &'a mut [u8]) -> &'a [u8] {
+        let (n, _) = self.sock.recv_from(buf).expect("agent answers within 10 s");
+        &buf[..n]
+    }
+
+    /// READY, then CREATE `flows` flows (at most 8 unanswered at a time); returns the
+    /// program uid the agent switched them to.
+    fn setup(&self, flows: u32) -> u32 {
+        let mut buf = vec![0u8; 65_536];
+        self.send(&ready_msg());
+        let mut uid = 0;
+        let (mut sent, mut done) = (0u32, 0u32);
+        while done < flows {
+            while sent < flows && sent - done < 8 {
+                sent += 1;
+                self.send(&create_msg(sent));
+            }
+            let m = self.recv(&mut buf);
+            if msg_type(m) == 4 {
+                uid = u32::from_le_bytes([m[8], m[9], m[10], m[11]]);
+                done += 1;
+            }
+        }
+        uid
+    }
+
+    fn round_trips(&self, uid: u32, n: usize, hist: &mut Histogram<u64>) {
+        let mut buf = vec![0u8; 65_536];
+        let mut m = Vec::with_capacity(64);
+        for i in 0..n {
+            measure_into(1, uid, 1000 + i as u64 % 1000, &mut m);
+            let t = Instant::now();
+            self.send(&m);
+            loop {
+                if msg_type(self.recv(&mut buf)) == 3 {
+                    break;
+                }
+            }
+            let _ = hist.record(t.elapsed().as_nanos() as u64);
+        }
+    }
+
+    /// Send `reports` MEASUREs round-robin over `flows` flows from a second thread;
+    /// count UPDATE_FIELDS here. Returns (reports/s, updates received).
+    fn throughput(&self, uid: u32, flows: u32, reports: u64) -> (f64, u64) {
+        let sender = self.sock.try_clone().expect("clone socket");
+        let go = Arc::new(Barrier::new(2));
+        let sent = Arc::new(AtomicU64::new(0));
+        let (go2, sent2) = (go.clone(), sent.clone());
+        let t = std::thread::spawn(move || {
+            let mut m = Vec::with_capacity(64);
+            go2.wait();
+            for k in 0..reports {
+                let sid = 1 + (k % u64::from(flows)) as u32;
+                measure_into(sid, uid, 1460, &mut m);
+                sender.send(&m).expect("agent reachable");
+                sent2.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let mut buf = vec![0u8; 65_536];
+        self.sock
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        go.wait();
+        let start = Instant::now();
+        let mut got = 0u64;
+        let mut last = start;
+        while got < reports {
+            match self.sock.recv_from(&mut buf) {
+                Ok((n, _)) => {
+                    if n >= 2 && msg_type(&buf[..n]) == 3 {
+                        got += 1;
+                        last = Instant::now();
+                    }
+                }
+                Err(_) => break, // 3 s without an answer: the rest is lost
+            }
+        }
+        t.join().expect("sender thread");
+        self.sock
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        assert_eq!(sent.load(Ordering::Relaxed), reports);
+        let secs = (last - start).as_secs_f64().max(1e-9);
+        (got as f64 / secs, got)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+// ------------------------------------------------------------------ main
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn main() {
+    let rtt_n = arg("--rtt", 100_000) as usize;
+    let reports = arg("--reports", 200_000);
+    let rounds = arg("--rounds", 5).max(1);
+    let only = std::env::args().any(|a| a == "--rtt-only");
+    let pid = std::process::id();
+    println!(
+        "agent benchmark: ccp-agent vs portus 0.9, unix datagram sockets; all agents run at once \
+         and are measured in alternation ({rounds} rounds) so they share the machine's noise"
+    );
+    println!(
+        "load before: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+
+    // 1. round trip
+    println!(
+        "\n## round trip MEASURE → on_report → UPDATE_FIELDS, {rtt_n} round trips each (after 1,000 warm-up)\n"
+    );
+    println!(
+        "| agent | p50 µs | p90 µs | p99 µs | p99.9 µs | mean µs | agent CPU µs per round trip |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut setups = Vec::new();
+    for which in ALL {
+        let (run, path, tid) = start(which, &format!("h6-bench-{}-rtt-{pid}", which.tag()));
+        let d = Driver::new(&format!("rtt-{}", which.tag()), &path);
+        let uid = d.setup(1);
+        let mut warm = Histogram::<u64>::new(3).expect("histogram");
+        d.round_trips(uid, 1000, &mut warm);
+        let h = Histogram::<u64>::new(3).expect("histogram");
+        setups.push((which, run, d, uid, h, tid, 0u64));
+    }
+    let per_round = rtt_n.div_ceil(rounds as usize);
+    for _ in 0..rounds {
+        for (_, _, d, uid, h, tid, cpu) in setups.iter_mut() {
+            let c0 = cpu_ns(*tid);
+            d.round_trips(*uid, per_round, h);
+            *cpu += cpu_ns(*tid) - c0;
+        }
+    }
+    let mut p = HashMap::new();
+    for (which, run, d, _, h, _, cpu) in setups {
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            which.label(),
+            us(h.value_at_quantile(0.5)),
+            us(h.value_at_quantile(0.9)),
+            us(h.value_at_quantile(0.99)),
+            us(h.value_at_quantile(0.999)),
+            h.mean() / 1000.0,
+            cpu as f64 / 1000.0 / (per_round as f64 * rounds as f64)
+        );
+        p.insert(
+            which,
+            (
+                h.value_at_quantile(0.5) as f64,
+                h.value_at_quantile(0.99) as f64,
+            ),
+        );
+        drop(d);
+        stop(run);
+    }
+    for w in [Which::Ours, Which::OursSpin] {
+        let (o, q) = (p[&w], p[&Which::Portus]);
+        println!(
+            "| ratio {} / portus | {:.2} | | {:.2} | | |",
+            w.label(),
+            o.0 / q.0,
+            o.1 / q.1
+        );
+    }
+    if only {
+        return;
+    }
+
+    // 2. throughput
+    println!(
+        "\n## throughput: reports handled per second (median of {rounds} rounds of {reports} MEASUREs, each answered by one UPDATE_FIELDS)\n"
+    );
+    println!("| flows | agent | reports/s (median) | agent CPU ns per report | answered |");
+    println!("|---|---|---|---|---|");
+    for flows in [1u32, 100, 10_000] {
+        let mut setups = Vec::new();
+        for which in ALL {
+            let (run, path, tid) =
+                start(which, &format!("h6-bench-{}-tp{flows}-{pid}", which.tag()));
+            let d = Driver::new(&format!("tp{flows}-{}", which.tag()), &path);
+            let uid = d.setup(flows);
+            // Warm-up: one report per flow (at most 10,000).
+            d.throughput(uid, flows, u64::from(flows).min(10_000));
+            setups.push((which, run, d, uid, Vec::new(), 0u64, tid, 0u64));
+        }
+        for _ in 0..rounds {
+            for (_, _, d, uid, rates, answered, tid, cpu) in setups.iter_mut() {
+                let c0 = cpu_ns(*tid);
+                let (r, got) = d.throughput(*uid, flows, reports);
+                *cpu += cpu_ns(*tid) - c0;
+                rates.push(r);
+                *answered += got;
+            }
+        }
+        let total = reports * rounds;
+        let mut res = HashMap::new();
+        for (which, run, d, _, rates, answered, _, cpu) in setups {
+            let rate = median(rates);
+            let cpu_per = cpu as f64 / total as f64;
+            println!(
+                "| {flows} | {} | {rate:.0} | {cpu_per:.0} | {answered}/{total} |",
+                which.label()
+            );
+            res.insert(which, (rate, cpu_per));
+            drop(d);
+            stop(run);
+        }
+        let (o, q) = (res[&Which::Ours], res[&Which::Portus]);
+        println!(
+            "| {flows} | **ratio ccp-agent / portus** | **{:.2}×** | **{:.2}×** | |",
+            o.0 / q.0,
+            o.1 / q.1
+        );
+    }
+    println!(
+        "\nload after: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+}
