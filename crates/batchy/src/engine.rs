@@ -440,7 +440,7 @@ impl Worker {
             match self.nodes[node].ogates.get(g).copied().flatten() {
                 None => {
                     dropped += b.len() as u64;
-                    out.recycle(b);
+                    out.recycle_packets(b);
                 }
                 Some((dst, ig)) => {
                     if self.nodes[dst].indeg.get(ig).copied().unwrap_or(1) > 1 {

@@ -46,6 +46,7 @@ pub struct Out {
     gates: Vec<Batch>,
     explicit: Vec<(usize, Batch)>,
     spare: Vec<Batch>,
+    free: Vec<Packet>,
     /// Packets dropped by the module during this execution.
     pub dropped: u64,
 }
@@ -73,8 +74,11 @@ impl Out {
     }
 
     /// Drop a packet.
-    pub fn drop_packet(&mut self, _p: Packet) {
+    pub fn drop_packet(&mut self, p: Packet) {
         self.dropped += 1;
+        if self.free.len() < 4096 {
+            self.free.push(p);
+        }
     }
 
     /// An empty batch with room for [`MAX_BURST`] packets (recycled when possible).
@@ -82,6 +86,25 @@ impl Out {
         self.spare
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(MAX_BURST))
+    }
+
+    /// A packet holding a copy of `bytes`, reusing a recycled packet buffer if any.
+    pub fn new_packet(&mut self, bytes: &[u8]) -> Packet {
+        match self.free.pop() {
+            Some(mut p) => {
+                p.set_bytes(bytes);
+                p
+            }
+            None => Packet::from_bytes(bytes),
+        }
+    }
+
+    /// Recycle the packets of a batch (and the batch vector) for later `new_packet`s.
+    pub fn recycle_packets(&mut self, mut b: Batch) {
+        if self.free.len() < 4096 {
+            self.free.append(&mut b);
+        }
+        self.recycle(b);
     }
 
     /// Give an emptied batch vector back for reuse.

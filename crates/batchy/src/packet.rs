@@ -36,6 +36,13 @@ impl Packet {
         }
     }
 
+    /// Replace the bytes (keeps the allocation) and reset the metadata.
+    pub fn set_bytes(&mut self, bytes: &[u8]) {
+        self.data.clear();
+        self.data.extend_from_slice(bytes);
+        self.meta = Meta::default();
+    }
+
     /// The packet bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.data

@@ -96,7 +96,7 @@ impl Module for Source {
         for _ in 0..self.burst_size {
             let (flow, bytes) = &self.seq[self.pos];
             self.pos = (self.pos + 1) % self.seq.len();
-            let mut p = Packet::from_bytes(bytes);
+            let mut p = out.new_packet(bytes);
             p.meta.flow = *flow;
             batch.push(p);
         }
@@ -172,7 +172,7 @@ impl Module for Sink {
         "Sink"
     }
     fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        out.recycle(batch);
+        out.recycle_packets(batch);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Network functions operating on packet bytes.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -8,6 +9,37 @@ use rand::Rng;
 use super::{AclRuleSpec, EmRule, FieldSpec, MetaAttr, NatPairSpec, RouteSpec, UpdateField};
 use crate::module::{Ctx, Module, Out};
 use crate::packet::{Batch, ipv4_checksum, off, parse_ipv4, parse_mac};
+
+/// Multiply-xor hasher for small integer keys (the std SipHash is too slow per packet;
+/// keys here are packet fields, not attacker-controlled map sizes).
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.write_u64(v as u64);
+        self.write_u64((v >> 64) as u64);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// Parse "a.b.c.d/len" into (network as u32, prefix length).
 pub fn parse_cidr(s: &str) -> Result<(u32, u8), String> {
@@ -151,7 +183,7 @@ impl Module for WeightedRandomSplit {
 /// Exact match on up to 16 bytes of packet fields.
 pub struct ExactMatch {
     fields: Vec<FieldSpec>,
-    table: HashMap<u128, usize>,
+    table: FastMap<u128, usize>,
     default_gate: Option<usize>,
 }
 
@@ -166,7 +198,7 @@ impl ExactMatch {
         if fields.is_empty() || total > 16 || fields.iter().any(|f| f.size == 0 || f.size > 8) {
             return Err("ExactMatch needs 1..=8-byte fields totalling at most 16 bytes".into());
         }
-        let mut table = HashMap::new();
+        let mut table = FastMap::default();
         for (i, r) in rules.iter().enumerate() {
             if r.values.len() != fields.len() {
                 return Err(format!(
@@ -231,14 +263,14 @@ impl Module for ExactMatch {
 /// Longest-prefix match on the IPv4 destination address.
 pub struct IpLookup {
     /// One table per prefix length present, longest first.
-    tables: Vec<(u8, HashMap<u32, usize>)>,
+    tables: Vec<(u8, FastMap<u32, usize>)>,
     default_gate: Option<usize>,
 }
 
 impl IpLookup {
     /// Build from CIDR routes.
     pub fn new(routes: &[RouteSpec], default_gate: Option<usize>) -> Result<Self, String> {
-        let mut by_len: HashMap<u8, HashMap<u32, usize>> = HashMap::new();
+        let mut by_len: HashMap<u8, FastMap<u32, usize>> = HashMap::new();
         for r in routes {
             let (net, len) = parse_cidr(&r.prefix)?;
             by_len.entry(len).or_default().insert(net, r.gate);
