@@ -201,3 +201,39 @@ fn prof1_bypass_regression() {
     assert_eq!(back["IPLookup"], (68.5, 27.5));
     assert!(batchy::profiler::profile_class("Nope", ClockMode::Virtual, 2.5, 1).is_err());
 }
+
+/// FB-1 stress: a million random arrivals with random trigger changes; conservation and
+/// FIFO order always hold, and between changes every batch has exactly q packets.
+#[test]
+#[ignore = "stress: run with --ignored"]
+fn fb_stress_million_arrivals() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    let trig = Arc::new(Trigger::default());
+    let mut fb = FractionalBuffer::new(trig.clone());
+    let (mut next_in, mut next_out) = (0u64, 0u64);
+    let mut q = 0u32;
+    let mut changed = true;
+    for _ in 0..1_000_000 {
+        if rng.random_range(0..100) == 0 {
+            q = rng.random_range(0..=32);
+            trig.set(q).unwrap();
+            changed = true;
+        }
+        let n = rng.random_range(1..=32u64);
+        let mut emitted = Vec::new();
+        fb.push_batch(pkts(next_in..next_in + n), |b| emitted.push(b));
+        next_in += n;
+        for (i, b) in emitted.iter().enumerate() {
+            if q > 0 && !(changed && i == 0) {
+                assert_eq!(b.len(), q as usize);
+            }
+            for p in b {
+                assert_eq!(p.meta.ts, next_out);
+                next_out += 1;
+            }
+        }
+        changed = false;
+        assert_eq!(next_in, next_out + fb.occupancy() as u64);
+    }
+}

@@ -234,3 +234,40 @@ fn cli_run_writes_dump_and_plot_and_rejects_bad_input() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn pcap_source_replays_in_a_loop() {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("t.pcap");
+    {
+        let f = std::fs::File::create(&pcap).unwrap();
+        let mut w = PcapWriter::new(f).unwrap();
+        for i in 0..5u8 {
+            let frame = batchy::packet::Template {
+                dst_ip: [10, 0, 1, i],
+                ..batchy::packet::Template::default()
+            }
+            .build();
+            w.write_packet(&PcapPacket::new(
+                std::time::Duration::from_micros(u64::from(i)),
+                frame.len() as u32,
+                &frame,
+            ))
+            .unwrap();
+        }
+    }
+    let text = format!(
+        "{SIMPLE}\n[[source]]\nflows = [\"flow1\"]\npcap = {:?}\n",
+        pcap.to_str().unwrap()
+    );
+    let mut l = load_str(&text, "pcap.toml").unwrap();
+    let h = l.batchy.run(2, 0.01).unwrap().to_vec();
+    // Only the pcap source feeds the pipeline: all packets are attributed by egress.
+    let total: f64 = h[1].flows.iter().map(|f| f.pps).sum();
+    assert!(total > 1e6, "pcap replay rate {total}");
+    let bad = format!("{SIMPLE}\n[[source]]\nflows = [\"flow1\"]\npcap = \"/nonexistent.pcap\"\n");
+    let mut l = load_str(&bad, "pcap.toml").unwrap();
+    let e = l.batchy.run(1, 0.01).unwrap_err().to_string();
+    assert!(e.contains("/nonexistent.pcap"), "{e}");
+}
