@@ -419,16 +419,16 @@ impl Module for StaticNat {
     fn class(&self) -> &'static str {
         "StaticNAT"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.iter_mut() {
             if let Some(s) = p.read_be(off::IP_SRC, 4) {
                 let s = s as u32;
                 if let Some(&(_, e, m)) = self.pairs.iter().find(|(i, _, m)| s & m == *i) {
                     p.write_be(off::IP_SRC, 4, u64::from(e | (s & !m)));
                 }
             }
-            out.push(0, p);
         }
+        out.emit(0, batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (43.5, 21.0)
@@ -442,16 +442,17 @@ impl Module for UpdateTtl {
     fn class(&self) -> &'static str {
         "UpdateTTL"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
-            match p.read_be(off::IP_TTL, 1) {
-                Some(ttl) if ttl > 1 => {
-                    p.write_be(off::IP_TTL, 1, ttl - 1);
-                    out.push(0, p);
-                }
-                _ => out.drop_packet(p),
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        let before = batch.len();
+        batch.retain_mut(|p| match p.read_be(off::IP_TTL, 1) {
+            Some(ttl) if ttl > 1 => {
+                p.write_be(off::IP_TTL, 1, ttl - 1);
+                true
             }
-        }
+            _ => false,
+        });
+        out.dropped += (before - batch.len()) as u64;
+        out.emit(0, batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (1.0, 1.0)
@@ -479,13 +480,13 @@ impl Module for Update {
     fn class(&self) -> &'static str {
         "Update"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.iter_mut() {
             for f in &self.fields {
                 p.write_be(f.offset, f.size, f.value);
             }
-            out.push(0, p);
         }
+        out.emit(0, batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (5.0, 3.0)
@@ -499,14 +500,14 @@ impl Module for IpChecksum {
     fn class(&self) -> &'static str {
         "IPChecksum"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.iter_mut() {
             if p.len() >= off::IP + 20 {
                 let c = ipv4_checksum(&p.bytes()[off::IP..off::IP + 20]);
                 p.write_be(off::IP_CSUM, 2, u64::from(c));
             }
-            out.push(0, p);
         }
+        out.emit(0, batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (5.0, 6.0)
@@ -558,13 +559,13 @@ impl Module for VlanPop {
     fn class(&self) -> &'static str {
         "VLANPop"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.iter_mut() {
             if p.read_be(12, 2) == Some(0x8100) {
                 p.remove(12, 4);
             }
-            out.push(0, p);
         }
+        out.emit(0, batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (5.0, 8.0)
@@ -581,8 +582,8 @@ impl Module for VlanPush {
     fn class(&self) -> &'static str {
         "VLANPush"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.iter_mut() {
             if p.len() >= 14 {
                 let mut hdr = p.bytes()[..12].to_vec();
                 hdr.extend_from_slice(&0x8100u16.to_be_bytes());
@@ -590,8 +591,8 @@ impl Module for VlanPush {
                 p.strip(12);
                 p.prepend(&hdr);
             }
-            out.push(0, p);
         }
+        out.emit(0, batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (5.0, 8.0)
@@ -608,8 +609,8 @@ impl Module for VxlanEncap {
     fn class(&self) -> &'static str {
         "VXLANEncap"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.iter_mut() {
             let vni = (p.meta.attr[0] & 0x00ff_ffff) as u32;
             let len = (p.len() + 16) as u16;
             let mut h = [0u8; 16];
@@ -619,8 +620,8 @@ impl Module for VxlanEncap {
             h[8] = 0x08;
             h[12..15].copy_from_slice(&vni.to_be_bytes()[1..4]);
             p.prepend(&h);
-            out.push(0, p);
         }
+        out.emit(0, batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (10.0, 12.0)
@@ -671,8 +672,8 @@ impl Module for IpEncap {
     fn class(&self) -> &'static str {
         "IPEncap"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.iter_mut() {
             let mut h = [0u8; 20];
             h[0] = 0x45;
             h[2..4].copy_from_slice(&((p.len() + 20) as u16).to_be_bytes());
@@ -683,8 +684,8 @@ impl Module for IpEncap {
             let c = ipv4_checksum(&h);
             h[10..12].copy_from_slice(&c.to_be_bytes());
             p.prepend(&h);
-            out.push(0, p);
         }
+        out.emit(0, batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (10.0, 14.0)
@@ -713,11 +714,11 @@ impl Module for EtherEncap {
     fn class(&self) -> &'static str {
         "EtherEncap"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.iter_mut() {
             p.prepend(&self.hdr);
-            out.push(0, p);
         }
+        out.emit(0, batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (10.0, 10.0)
