@@ -271,3 +271,33 @@ fn pcap_source_replays_in_a_loop() {
     let e = l.batchy.run(1, 0.01).unwrap_err().to_string();
     assert!(e.contains("/nonexistent.pcap"), "{e}");
 }
+
+#[test]
+fn onoff_and_feasdir_drive_the_engine() {
+    for (ctrl, want) in [
+        ("onoff", 32),
+        ("feasdir", 32),
+        ("fix7", 7),
+        ("max", 32),
+        ("null", 0),
+    ] {
+        let mut b = load(SIMPLE, Some(ctrl));
+        let h = b.run(8, 0.02).unwrap().to_vec();
+        let last = h.last().unwrap();
+        let q: Vec<u32> = last.modules.iter().map(|m| m.control).collect();
+        assert!(q.iter().all(|&x| x == want), "{ctrl}: {q:?}");
+        assert!(
+            last.flows.iter().all(|f| f.delay <= f.delay_slo),
+            "{ctrl}: SLO violated"
+        );
+        if want > 0 {
+            // buffered modules execute batches of exactly q packets
+            assert!(
+                last.modules
+                    .iter()
+                    .all(|m| (m.b_v - f64::from(want)).abs() < 0.5),
+                "{ctrl}"
+            );
+        }
+    }
+}
