@@ -5,9 +5,11 @@
 //! 1. Round trip: a driver acting as the datapath sends MEASURE and waits for the
 //!    UPDATE_FIELDS; p50/p90/p99/p99.9 over `--rtt N` round trips (default 100,000).
 //! 2. Throughput: reports handled per second with 1, 100 and 10,000 flows (CREATEd
-//!    first). The driver sends MEASUREs from one thread (blocking sends: the kernel's
-//!    unix-socket backpressure is the flow control, nothing can overflow) and counts
-//!    UPDATE_FIELDS on another; every MEASURE must be answered (losses are counted).
+//!    first). The driver sends MEASUREs from one thread in batches of 8 per `sendmmsg`
+//!    (blocking sends: the kernel's unix-socket backpressure is the flow control, nothing
+//!    can overflow) and counts UPDATE_FIELDS on another (`recvmmsg`), so that the driver is
+//!    cheap and the agent is the bottleneck; every MEASURE must be answered (losses are
+//!    counted).
 //!
 //! Run: `cargo bench -p ccp-interop --bench agent_vs_portus [-- --rtt N --reports N]`.
 //! Prints tables; asserts nothing about speed.
@@ -20,8 +22,15 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, UnixAddr, recvmmsg, sendmmsg};
 use portus::DatapathTrait;
 use portus::ipc::Ipc as PortusIpc;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::AsRawFd;
+
+/// MEASUREs per `sendmmsg` and UPDATEs per `recvmmsg` in the throughput driver (the
+/// kernel queues at most `net.unix.max_dgram_qlen` + 1 = 11 datagrams per socket here).
+const DRIVER_BATCH: usize = 8;
 
 const PROGRAM: &str = "(def (Report (volatile acked 0)))
 (when true
@@ -307,16 +316,43 @@ impl Driver {
         let sent = Arc::new(AtomicU64::new(0));
         let (go2, sent2) = (go.clone(), sent.clone());
         let t = std::thread::spawn(move || {
-            let mut m = Vec::with_capacity(64);
+            // Batches of 8 MEASUREs per sendmmsg (blocking: the kernel holds the sender
+            // while the agent's queue is full).
+            let fd = sender.as_raw_fd();
+            let mut hdrs = MultiHeaders::<UnixAddr>::preallocate(DRIVER_BATCH, None);
+            let mut msgs = vec![Vec::with_capacity(32); DRIVER_BATCH];
+            let addrs = [None::<UnixAddr>; DRIVER_BATCH];
             go2.wait();
-            for k in 0..reports {
-                let sid = 1 + (k % u64::from(flows)) as u32;
-                measure_into(sid, uid, 1460, &mut m);
-                sender.send(&m).expect("agent reachable");
-                sent2.fetch_add(1, Ordering::Relaxed);
+            let mut k = 0u64;
+            while k < reports {
+                let n = (reports - k).min(DRIVER_BATCH as u64) as usize;
+                for (i, m) in msgs.iter_mut().take(n).enumerate() {
+                    let sid = 1 + ((k + i as u64) % u64::from(flows)) as u32;
+                    measure_into(sid, uid, 1460, m);
+                }
+                let mut done = 0;
+                while done < n {
+                    let slices: Vec<[IoSlice<'_>; 1]> =
+                        msgs[done..n].iter().map(|m| [IoSlice::new(m)]).collect();
+                    let no_cmsgs: [ControlMessage<'_>; 0] = [];
+                    let r = sendmmsg(
+                        fd,
+                        &mut hdrs,
+                        slices.iter(),
+                        &addrs[..n - done],
+                        no_cmsgs,
+                        MsgFlags::empty(),
+                    )
+                    .expect("agent reachable");
+                    done += r.count();
+                }
+                k += n as u64;
+                sent2.fetch_add(n as u64, Ordering::Relaxed);
             }
         });
-        let mut buf = vec![0u8; 65_536];
+        let fd = self.sock.as_raw_fd();
+        let mut hdrs = MultiHeaders::<UnixAddr>::preallocate(DRIVER_BATCH, None);
+        let mut bufs = vec![[0u8; 64]; DRIVER_BATCH];
         self.sock
             .set_read_timeout(Some(Duration::from_secs(3)))
             .expect("timeout");
@@ -324,15 +360,29 @@ impl Driver {
         let start = Instant::now();
         let mut got = 0u64;
         let mut last = start;
-        while got < reports {
-            match self.sock.recv_from(&mut buf) {
-                Ok((n, _)) => {
-                    if n >= 2 && msg_type(&buf[..n]) == 3 {
-                        got += 1;
-                        last = Instant::now();
-                    }
+        'recv: while got < reports {
+            let res: Result<Vec<usize>, _> = {
+                let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
+                    bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+                // Blocks (up to the 3 s timeout) for the first UPDATE, then takes what is
+                // queued.
+                recvmmsg(
+                    fd,
+                    &mut hdrs,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_WAITFORONE,
+                    None,
+                )
+                .map(|r| r.map(|m| m.bytes).collect())
+            };
+            let Ok(lens) = res else {
+                break 'recv; // 3 s without an answer: the rest is lost
+            };
+            for (b, n) in bufs.iter().zip(lens) {
+                if n >= 2 && msg_type(&b[..n]) == 3 {
+                    got += 1;
+                    last = Instant::now();
                 }
-                Err(_) => break, // 3 s without an answer: the rest is lost
             }
         }
         t.join().expect("sender thread");
