@@ -320,7 +320,8 @@ impl Driver {
             // while the agent's queue is full).
             let fd = sender.as_raw_fd();
             let mut hdrs = MultiHeaders::<UnixAddr>::preallocate(DRIVER_BATCH, None);
-            let mut msgs = vec![Vec::with_capacity(32); DRIVER_BATCH];
+            let mut msgs: Vec<Vec<u8>> =
+                (0..DRIVER_BATCH).map(|_| Vec::with_capacity(32)).collect();
             let addrs = [None::<UnixAddr>; DRIVER_BATCH];
             go2.wait();
             let mut k = 0u64;
