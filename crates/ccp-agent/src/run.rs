@@ -430,6 +430,9 @@ pub struct RunSummary {
     pub send_errors: u64,
     /// Receive errors other than "nothing yet".
     pub recv_errors: u64,
+    /// Receive rounds that brought at least one datagram (`stats.datagrams / batches` is
+    /// the mean batch size).
+    pub batches: u64,
 }
 
 /// Builds and starts an agent on a transport (portus's `RunBuilder`).
@@ -565,6 +568,9 @@ pub fn run_loop<T: AgentTransport>(
     while run.load(Ordering::Relaxed) {
         let got =
             transport.recv_batch(&mut |from, bytes| agent.handle(start.elapsed(), from, bytes));
+        if let Ok(n) = got {
+            summary.batches += u64::from(n > 0);
+        }
         if let Err(e) = got {
             match e {
                 IpcError::Disconnected => {

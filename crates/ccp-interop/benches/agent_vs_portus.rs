@@ -198,6 +198,12 @@ fn stop(r: Running) {
             h.kill();
             let s = h.wait().expect("our agent stops cleanly");
             assert_eq!(s.stats.dropped(), 0, "our agent dropped messages: {s:?}");
+            println!(
+                "|  | (ccp-agent: {} datagrams in {} receive rounds, {:.1} per recvmmsg) | | | |",
+                s.stats.datagrams,
+                s.batches,
+                s.stats.datagrams as f64 / s.batches.max(1) as f64
+            );
         }
         Running::Portus(h) => {
             h.kill();
