@@ -13,11 +13,26 @@
 //! | name | module | what it does |
 //! |---|---|---|
 //! | `reno` | [`reno`] | TCP Reno, generic-cong-avoid style: per-RTT reports, AIMD in the agent |
+//! | `cubic` | [`cubic`] | CUBIC (RFC 9438): per-ACK slow start in the datapath, cubic growth, fast convergence and the Reno-friendly region in the agent |
+//! | `aimd` | [`aimd`] | additive increase / multiplicative decrease with tunable factors |
+//!
+//! Every entry lists its [`Tunable`]s and can be built from name → number pairs
+//! ([`AlgEntry::build_with`]), which is how `ccp sim` scenario files configure them.
+//! [`testing::Harness`] drives any algorithm through the real agent core with synthetic
+//! reports, for unit tests of its control law.
 #![forbid(unsafe_code)]
 
 use ccp_agent::BoxedAlg;
 
+pub mod aimd;
+pub mod common;
+pub mod cubic;
+pub mod params;
 pub mod reno;
+pub mod testing;
+pub mod window;
+
+pub use params::{ParamError, ParamReader, Params, Tunable};
 
 /// One registered algorithm.
 #[derive(Clone, Copy, Debug)]
@@ -26,7 +41,10 @@ pub struct AlgEntry {
     pub name: &'static str,
     /// One-line description.
     pub description: &'static str,
+    /// Its settings and their defaults.
+    pub tunables: &'static [Tunable],
     make: fn() -> BoxedAlg,
+    configure: fn(&Params) -> Result<BoxedAlg, ParamError>,
 }
 
 impl AlgEntry {
@@ -34,13 +52,61 @@ impl AlgEntry {
     pub fn build(&self) -> BoxedAlg {
         (self.make)()
     }
+
+    /// A new instance with `params` overriding the defaults of its [`tunables`](Self::tunables);
+    /// an unknown name or a value out of range is an error.
+    pub fn build_with(&self, params: &Params) -> Result<BoxedAlg, ParamError> {
+        (self.configure)(params)
+    }
 }
 
-static REGISTRY: &[AlgEntry] = &[AlgEntry {
-    name: reno::NAME,
-    description: "TCP Reno (slow start, AIMD, halve on loss once per RTT), reports once per RTT",
-    make: || BoxedAlg::new(reno::Reno::default()),
-}];
+/// Reno's tunables (its settings are fields of [`reno::Reno`]).
+const RENO_TUNABLES: &[Tunable] = &[
+    Tunable {
+        name: "init_cwnd",
+        default: 0.0,
+        description: "initial window in bytes (0: the datapath's)",
+    },
+    Tunable {
+        name: "ssthresh",
+        default: 0.0,
+        description: "initial slow-start threshold in bytes (0: unbounded)",
+    },
+];
+
+fn reno_from_params(p: &Params) -> Result<reno::Reno, ParamError> {
+    let r = ParamReader::new(reno::NAME, RENO_TUNABLES, p)?;
+    Ok(reno::Reno {
+        init_cwnd: r.optional_integer("init_cwnd", 1, u64::from(u32::MAX))?,
+        ssthresh: r
+            .optional_integer("ssthresh", 1, u64::from(u32::MAX))?
+            .unwrap_or(u64::MAX),
+    })
+}
+
+static REGISTRY: &[AlgEntry] = &[
+    AlgEntry {
+        name: reno::NAME,
+        description: "TCP Reno (slow start, AIMD, halve on loss once per RTT), reports once per RTT",
+        tunables: RENO_TUNABLES,
+        make: || BoxedAlg::new(reno::Reno::default()),
+        configure: |p| reno_from_params(p).map(BoxedAlg::new),
+    },
+    AlgEntry {
+        name: cubic::NAME,
+        description: "CUBIC (RFC 9438): cubic growth and fast convergence in the agent, per-ACK slow start in the datapath",
+        tunables: cubic::TUNABLES,
+        make: || BoxedAlg::new(cubic::Cubic::default()),
+        configure: |p| cubic::Cubic::from_params(p).map(BoxedAlg::new),
+    },
+    AlgEntry {
+        name: aimd::NAME,
+        description: "AIMD: +increase packets per RTT, ×decrease on loss (Reno's law by default)",
+        tunables: aimd::TUNABLES,
+        make: || BoxedAlg::new(aimd::Aimd::default()),
+        configure: |p| aimd::Aimd::from_params(p).map(BoxedAlg::new),
+    },
+];
 
 /// Every built-in algorithm, in name order.
 pub fn registry() -> &'static [AlgEntry] {
