@@ -226,6 +226,17 @@ pub struct FlowSpec {
     pub source: SourceParams,
 }
 
+impl FlowSpec {
+    /// The flow's rate limit in packets/s: the source `limit`, else the rate SLO
+    /// (a `bit` SLO is converted with the first template's frame size).
+    pub fn pps_limit(&self) -> Option<f64> {
+        let size = self.source.templates.first().map_or(60, |t| t.size.max(60)) as f64;
+        self.source.limit.or(self
+            .rate_slo
+            .and_then(|r| r.packet.or(r.bit.map(|b| b / (8.0 * size)))))
+    }
+}
+
 /// Handle of a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WorkerId(pub usize);
@@ -922,7 +933,7 @@ impl Batchy {
                 .any(|f| f.delay_slo.is_some() || f.rate_slo.is_some());
             let all_rate: Option<f64> = flows
                 .iter()
-                .map(|f| f.rate_slo.and_then(|r| r.packet))
+                .map(|f| f.rate_slo.and_then(|_| f.pps_limit()))
                 .sum();
             let rl = any_slo.then(|| (Resource::Packet, all_rate.unwrap_or(1e9)));
             let blocked: Vec<Arc<QueueShared>> = self
@@ -1040,14 +1051,7 @@ impl Batchy {
             wk.nodes[ts].ogates = vec![Some((qi, 0))];
             wk.nodes[ts].indeg[0] = 1;
             wk.nodes[qi].indeg[0] = 1;
-            let limits: Option<f64> = sd
-                .flows
-                .iter()
-                .map(|&f| {
-                    let sp = &self.flows[f];
-                    sp.source.limit.or(sp.rate_slo.and_then(|r| r.packet))
-                })
-                .sum();
+            let limits: Option<f64> = sd.flows.iter().map(|&f| self.flows[f].pps_limit()).sum();
             let rl = limits.map(|l| (Resource::Packet, l));
             wk.add_task(
                 format!("source{si}"),
@@ -1457,7 +1461,7 @@ fn snapshot_state(
         .map(|(fi, path)| {
             let spec = &flows[*fi];
             let (delay, pps) = fsample.get(*fi).copied().unwrap_or((0.0, 0.0));
-            let limit = spec.source.limit.or(spec.rate_slo.and_then(|r| r.packet));
+            let limit = spec.pps_limit();
             FlowState {
                 name: spec.name.clone(),
                 path: path.clone(),

@@ -301,3 +301,100 @@ fn onoff_and_feasdir_drive_the_engine() {
         }
     }
 }
+
+#[test]
+fn two_tasks_on_two_workers_through_a_queue() {
+    let text = r#"
+[run]
+period = 0.02
+[[worker]]
+name = "w0"
+[[worker]]
+name = "w1"
+[[task]]
+name = "task0"
+worker = "w0"
+controller = "projgrad"
+[[task]]
+name = "task1"
+worker = "w1"
+controller = "max"
+[[module]]
+name = "split"
+task = "task0"
+type = "RandomSplit"
+gates = 2
+[[module]]
+name = "nf1"
+task = "task0"
+type = "Bypass"
+T_0 = 500
+T_1 = 20
+[[module]]
+name = "q1"
+task = "task0"
+type = "Queue"
+to_task = "task1"
+[[module]]
+name = "nf2"
+task = "task0"
+type = "Bypass"
+T_0 = 500
+T_1 = 20
+[[module]]
+name = "nf3"
+task = "task1"
+type = "Bypass"
+T_0 = 300
+T_1 = 10
+[[edge]]
+from = "split:0"
+to = "nf1"
+[[edge]]
+from = "split:1"
+to = "nf2"
+[[edge]]
+from = "nf1"
+to = "q1"
+[[flow]]
+name = "far"
+path = ["split", "nf1", "q1", "nf3"]
+delay_slo = 200000
+[[flow]]
+name = "near"
+path = ["split", "nf2"]
+delay_slo = 100000
+"#;
+    let mut l = load_str(text, "two.toml").unwrap();
+    let h = l.batchy.run(6, 0.02).unwrap().to_vec();
+    let last = h.last().unwrap();
+    let far = last.flows.iter().find(|f| f.name == "far").unwrap();
+    let near = last.flows.iter().find(|f| f.name == "near").unwrap();
+    assert!(
+        far.pps > 1e5 && near.pps > 1e5,
+        "far {} near {}",
+        far.pps,
+        near.pps
+    );
+    assert!(far.delay > 0.0 && far.delay <= 200_000.0);
+    let nf3 = last.modules.iter().find(|m| m.name == "nf3").unwrap();
+    assert_eq!(nf3.control, 32, "task1 runs Max");
+}
+
+#[test]
+fn rate_slo_limits_the_source() {
+    let text = SIMPLE
+        .replace(
+            "delay_slo = 55000\n",
+            "delay_slo = 55000\nrate_slo = { packet = 500000 }\n",
+        )
+        .replace(
+            "delay_slo = 100000\n",
+            "delay_slo = 100000\nrate_slo = { bit = 240000000 }\n",
+        );
+    let mut l = load_str(&text, "rate.toml").unwrap();
+    let h = l.batchy.run(6, 0.02).unwrap().to_vec();
+    // one source for both flows, limited to 0.5 M + 240 Mbit/s / 480 bit = 1 Mpps total
+    let total = h.last().unwrap().round_fpps;
+    assert!((total - 1.0e6).abs() < 0.05e6, "total {total}");
+}

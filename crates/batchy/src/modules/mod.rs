@@ -210,6 +210,7 @@ pub enum ModuleKind {
     /// Enqueue into another task's ingress queue.
     Queue {
         /// Destination task.
+        #[serde(rename = "to_task")]
         task: String,
     },
 }
