@@ -170,4 +170,60 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--alg", "reno", "--ipc", "char"]).is_err());
         assert!(Cli::try_parse_from(["x"]).is_err());
     }
+
+    /// The whole command in-process: binds `/tmp/ccp/<name>`, answers a datapath, and on
+    /// SIGTERM closes its flows, removes the socket and returns success. (The only test of
+    /// this binary that installs the signal handler.)
+    #[test]
+    fn runs_until_sigterm_then_cleans_up() {
+        use std::os::unix::net::UnixDatagram;
+        use std::time::{Duration, Instant};
+
+        let name = format!("h6-cli-test-{}", std::process::id());
+        let agent_path = ccp_ipc::agent_socket_path(&name);
+        let dp_path = ccp_ipc::default_socket_dir().join(format!("{name}-dp"));
+        let args = Cli::try_parse_from(["x", "--alg", "reno", "--name", &name])
+            .unwrap()
+            .args;
+        let agent = std::thread::spawn(move || run(&args));
+        // The socket appears once the signal handler is installed and the agent bound.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !agent_path.exists() {
+            assert!(Instant::now() < deadline, "agent socket never appeared");
+            std::thread::yield_now();
+        }
+        let _ = std::fs::remove_file(&dp_path);
+        let dp = UnixDatagram::bind(&dp_path).unwrap();
+        dp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 4096];
+        let ready = ccp_wire::Ready { id: 1 }.to_bytes();
+        dp.send_to(&ready, &agent_path).unwrap();
+        let mut types = Vec::new();
+        for _ in 0..2 {
+            let n = dp.recv(&mut buf).unwrap();
+            types.push(u16::from_le_bytes([buf[0], buf[1]]));
+            assert!(n >= 8);
+        }
+        assert_eq!(types, vec![2, 0x48], "INSTALL then HELLO");
+        let create = ccp_wire::Encode::encode(&ccp_wire::Create {
+            sid: 1,
+            init_cwnd: 14_600,
+            mss: 1460,
+            cong_alg: Some("reno".into()),
+            ..ccp_wire::Create::default()
+        })
+        .unwrap();
+        dp.send_to(&create, &agent_path).unwrap();
+        let n = dp.recv(&mut buf).unwrap();
+        assert_eq!(
+            (u16::from_le_bytes([buf[0], buf[1]]), n),
+            (4, 29),
+            "CHANGE_PROG with Cwnd"
+        );
+        nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGTERM)
+            .unwrap();
+        assert_eq!(agent.join().unwrap(), ExitCode::SUCCESS);
+        assert!(!agent_path.exists(), "socket removed at shutdown");
+        let _ = std::fs::remove_file(&dp_path);
+    }
 }
