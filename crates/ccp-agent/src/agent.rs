@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ccp_wire::{
     Capabilities, CreateView, Encode, Hello, HelloView, ImplVersion, MeasureView, MessageView,
-    MsgType, Negotiated, ParseError, ParseOptions, Role, Splitter,
+    Negotiated, ParseError, ParseOptions, Role, Splitter,
 };
 
 use crate::alg::{CongAlg, DatapathInfo, ErasedAlg, Flow};
@@ -382,7 +382,7 @@ impl<A: Addr> Agent<A> {
                     }
                     match msg {
                         MessageView::Ready(_) => self.on_ready(from),
-                        MessageView::Create(c) => self.on_create(now, from, &c),
+                        MessageView::Create(c) => self.on_create(from, &c),
                         MessageView::Measure(m) => self.on_measure(now, from, &m),
                         MessageView::Hello(h) => self.on_hello(now, from, &h),
                         // The AGENT parse options refuse these (they arrive as errors).
@@ -473,7 +473,7 @@ impl<A: Addr> Agent<A> {
         self.hello_bytes = hello;
     }
 
-    fn on_create(&mut self, now: Duration, from: &A, c: &CreateView<'_>) {
+    fn on_create(&mut self, from: &A, c: &CreateView<'_>) {
         self.stats.creates += 1;
         let requested = c.cong_alg();
         let idx = match requested {
@@ -530,7 +530,6 @@ impl<A: Addr> Agent<A> {
         };
         tracing::debug!(sid, alg = %alg.name, ?info, "new flow");
         let flow = alg.alg.new_flow(datapath, info);
-        let _ = now;
         if let Some(dp) = self.dps.get_mut(from) {
             dp.flows.insert(sid, FlowEntry { flow, link });
         }
@@ -703,7 +702,8 @@ impl<A: Addr> Drop for Agent<A> {
 #[allow(dead_code)]
 fn _assert_send<A: Addr>() {
     fn is_send<T: Send>() {}
+    fn is_send_sync<T: Send + Sync>() {}
+    // The agent moves into its thread; handles may go to other threads (Python).
     is_send::<Agent<A>>();
-    is_send::<Datapath>();
-    let _ = MsgType::Hello;
+    is_send_sync::<Datapath>();
 }
