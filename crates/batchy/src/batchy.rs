@@ -237,6 +237,9 @@ impl FlowSpec {
     }
 }
 
+/// Largest number of gates per module.
+pub const MAX_GATES: usize = 4096;
+
 /// Handle of a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WorkerId(pub usize);
@@ -548,6 +551,14 @@ impl Batchy {
             return Err(BatchyError::Invalid(format!(
                 "edge {} -> {} crosses tasks (use a Queue module)",
                 f.name, t.name
+            )));
+        }
+        if ogate >= MAX_GATES || igate >= MAX_GATES {
+            return Err(BatchyError::Invalid(format!(
+                "edge {} -> {}: gate index out of range (max {})",
+                f.name,
+                t.name,
+                MAX_GATES - 1
             )));
         }
         if self.edges.iter().any(|e| e.0 == from.0 && e.1 == ogate) {
@@ -971,6 +982,18 @@ impl Batchy {
             }
         }
         for (si, sd) in sources.iter().enumerate() {
+            if sd.flows.is_empty() || sd.flows.iter().any(|&f| f >= self.flows.len()) {
+                return Err(BatchyError::Invalid(format!(
+                    "source #{si}: needs one or more existing flows"
+                )));
+            }
+            if let Some(w) = sd.worker
+                && w >= workers.len()
+            {
+                return Err(BatchyError::Invalid(format!(
+                    "source #{si}: unknown worker"
+                )));
+            }
             let ingress_task = self.modules[self.flows[sd.flows[0]].path[0].0].task;
             if sd
                 .flows

@@ -398,3 +398,50 @@ fn rate_slo_limits_the_source() {
     let total = h.last().unwrap().round_fpps;
     assert!((total - 1.0e6).abs() < 0.05e6, "total {total}");
 }
+
+#[test]
+fn bad_sources_and_gates_are_errors_not_panics() {
+    let mut l = load_str(&format!("{SIMPLE}\n[[source]]\nflows = []\n"), "s.toml").unwrap();
+    let e = l.batchy.run(1, 0.01).unwrap_err().to_string();
+    assert!(e.contains("source #0"), "{e}");
+    let e = err(&format!(
+        "{SIMPLE}\n[[edge]]\nfrom = \"bypass1:99999\"\nto = \"bypass2\"\n"
+    ));
+    assert!(
+        e.contains("edge #3") && e.contains("gate index out of range"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{SIMPLE}\n[[edge]]\nfrom = \"bypass1:x\"\nto = \"bypass2\"\n"
+    ));
+    assert!(e.contains("edge #3"), "{e}");
+    let e = err(&format!(
+        "{SIMPLE}\n[[flow]]\nname = \"f3\"\npath = [\"nope\"]\n"
+    ));
+    assert!(e.contains("flow #3") && e.contains("nope"), "{e}");
+}
+
+mod mutated_configs {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Deleting or garbling config lines gives an error or a working pipeline, never a
+        /// panic.
+        #[test]
+        fn never_panics(drop_line in 0usize..80, garble in 0usize..80, junk in "[a-z=\\[\\]\"0-9:. ]{0,12}") {
+            let text: String = SIMPLE
+                .lines()
+                .enumerate()
+                .filter(|(i, _)| *i != drop_line)
+                .map(|(i, l)| if i == garble { junk.clone() } else { l.to_string() })
+                .collect::<Vec<_>>()
+                .join("\n");
+            if let Ok(mut l) = load_str(&text, "m.toml") {
+                l.batchy.settings.warmup = 0.0;
+                let _ = l.batchy.run(1, 0.001);
+            }
+        }
+    }
+}
