@@ -146,7 +146,9 @@ impl IntoTransport for UnixTransport {
 /// `spin` after the last datagram (trades CPU for wake-up latency; off by default: under
 /// CPU contention spinning made tail latency worse in our measurements). Sends are queued and go out with one `sendmmsg` per batch
 /// after each round; they block when a datapath's receive queue is full, with a 1 s
-/// timeout (a message that still cannot be sent is counted and logged).
+/// timeout. A datapath whose send timed out is "stuck": its messages are then sent without
+/// blocking (dropped, counted, while its queue stays full) until one goes through, so a
+/// datapath that stopped reading costs the others at most one timeout.
 #[derive(Debug)]
 pub struct UnixTransport {
     sock: UnixSocket,
@@ -157,6 +159,8 @@ pub struct UnixTransport {
     last_peer: Option<PathBuf>,
     out_bytes: Vec<u8>,
     out_msgs: Vec<(usize, usize, UnixAddr)>,
+    /// Peers whose last blocking send timed out.
+    stuck: Vec<PathBuf>,
 }
 
 thread_local! {
@@ -195,6 +199,7 @@ impl UnixTransport {
             last_peer: None,
             out_bytes: Vec::with_capacity(4096),
             out_msgs: Vec::with_capacity(Self::BATCH),
+            stuck: Vec::new(),
         }
     }
 
@@ -283,15 +288,9 @@ impl UnixTransport {
         Ok(0)
     }
 
-    fn send_one(&self, bytes: &[u8], to: &UnixAddr) -> bool {
+    fn send_one(&self, bytes: &[u8], to: &UnixAddr, flags: MsgFlags) -> Result<(), Errno> {
         let fd = self.sock.as_std().as_raw_fd();
-        match sendto(fd, bytes, to, MsgFlags::empty()) {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, to = ?to.path(), "send failed");
-                false
-            }
-        }
+        sendto(fd, bytes, to, flags).map(|_| ())
     }
 }
 
@@ -351,51 +350,51 @@ impl AgentTransport for UnixTransport {
     }
 
     fn flush(&mut self) -> u64 {
-        let fd = self.sock.as_std().as_raw_fd();
         let mut failed = 0u64;
         let mut done = 0;
         let total = self.out_msgs.len();
         while done < total {
-            let batch = &self.out_msgs[done..total.min(done + Self::BATCH)];
-            let bytes = &self.out_bytes;
-            let sent = MMSG.with(|cell| {
-                let mut guard = cell.borrow_mut();
-                let (_, sh) = guard.get_or_insert_with(|| {
-                    (
-                        MultiHeaders::preallocate(Self::BATCH, None),
-                        MultiHeaders::preallocate(Self::BATCH, None),
-                    )
-                });
-                let slices: [[IoSlice<'_>; 1]; Self::BATCH] = std::array::from_fn(|i| {
-                    [IoSlice::new(
-                        batch
-                            .get(i)
-                            .and_then(|&(s, e, _)| bytes.get(s..e))
-                            .unwrap_or(&[]),
-                    )]
-                });
-                let addrs: [Option<UnixAddr>; Self::BATCH] =
-                    std::array::from_fn(|i| batch.get(i).map(|m| m.2));
-                let no_cmsgs: [ControlMessage<'_>; 0] = [];
-                sendmmsg(
-                    fd,
-                    sh,
-                    slices.iter().take(batch.len()),
-                    &addrs[..batch.len()],
-                    no_cmsgs,
-                    MsgFlags::empty(),
-                )
-                .map(|r| r.count())
-            });
-            match sent {
-                Ok(k) if k > 0 => done += k,
-                _ => {
-                    // The first message of the batch failed: send it alone to get its
-                    // own error, then go on with the rest.
-                    if let Some(&(s, e, addr)) = self.out_msgs.get(done) {
-                        if !self.send_one(self.out_bytes.get(s..e).unwrap_or(&[]), &addr) {
-                            failed += 1;
+            let Some(&(s0, e0, first)) = self.out_msgs.get(done) else {
+                break;
+            };
+            if self.is_stuck_addr(&first) {
+                // A datapath that stopped reading: try without blocking, so that it cannot
+                // stall the others again; it is unstuck as soon as a send succeeds.
+                let bytes = self.out_bytes.get(s0..e0).unwrap_or(&[]);
+                match self.send_one(bytes, &first, MsgFlags::MSG_DONTWAIT) {
+                    Ok(()) => self.unstick(&first),
+                    Err(_) => failed += 1,
+                }
+                done += 1;
+                continue;
+            }
+            // The longest run of messages (≤ BATCH) to peers that are not stuck.
+            let mut end = done + 1;
+            while end < total && end - done < Self::BATCH {
+                match self.out_msgs.get(end) {
+                    Some(m) if !self.is_stuck_addr(&m.2) => end += 1,
+                    _ => break,
+                }
+            }
+            let n = end - done;
+            match self.send_batch(done, end) {
+                Ok(k) if k >= n => done += n,
+                res => {
+                    // sendmmsg stops at the first message it cannot send (after blocking up
+                    // to the 1 s send timeout): it returns how many went before it, or the
+                    // error if it was the first.
+                    done += *res.as_ref().unwrap_or(&0);
+                    failed += 1;
+                    if let Some(path) = first_path(&self.out_msgs, done) {
+                        match res {
+                            Err(e) => {
+                                tracing::warn!(to = %path.display(), error = %e, "send to datapath failed; its next messages will not wait")
+                            }
+                            Ok(_) => {
+                                tracing::warn!(to = %path.display(), "send to datapath failed; its next messages will not wait")
+                            }
                         }
+                        self.stuck.push(path);
                     }
                     done += 1;
                 }
@@ -404,6 +403,66 @@ impl AgentTransport for UnixTransport {
         self.out_bytes.clear();
         self.out_msgs.clear();
         failed
+    }
+}
+
+fn first_path(msgs: &[(usize, usize, UnixAddr)], i: usize) -> Option<PathBuf> {
+    msgs.get(i).and_then(|m| m.2.path()).map(Path::to_path_buf)
+}
+
+impl UnixTransport {
+    /// Whether sends to `peer` are currently non-blocking because an earlier send to it
+    /// timed out (the datapath stopped reading).
+    pub fn is_stuck(&self, peer: &Path) -> bool {
+        self.stuck.iter().any(|p| p == peer)
+    }
+
+    fn is_stuck_addr(&self, a: &UnixAddr) -> bool {
+        !self.stuck.is_empty() && a.path().is_some_and(|p| self.is_stuck(p))
+    }
+
+    fn unstick(&mut self, a: &UnixAddr) {
+        if let Some(p) = a.path() {
+            self.stuck.retain(|s| s != p);
+            tracing::info!(to = %p.display(), "datapath reads its socket again");
+        }
+    }
+
+    /// `sendmmsg` of messages `start..end`: how many were sent, or the error of the first.
+    fn send_batch(&mut self, start: usize, end: usize) -> Result<usize, Errno> {
+        let fd = self.sock.as_std().as_raw_fd();
+        let batch = self.out_msgs.get(start..end).unwrap_or(&[]);
+        let bytes = &self.out_bytes;
+        MMSG.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let (_, sh) = guard.get_or_insert_with(|| {
+                (
+                    MultiHeaders::preallocate(Self::BATCH, None),
+                    MultiHeaders::preallocate(Self::BATCH, None),
+                )
+            });
+            let slices: [[IoSlice<'_>; 1]; Self::BATCH] = std::array::from_fn(|i| {
+                [IoSlice::new(
+                    batch
+                        .get(i)
+                        .and_then(|&(s, e, _)| bytes.get(s..e))
+                        .unwrap_or(&[]),
+                )]
+            });
+            let addrs: [Option<UnixAddr>; Self::BATCH] =
+                std::array::from_fn(|i| batch.get(i).map(|m| m.2));
+            let no_cmsgs: [ControlMessage<'_>; 0] = [];
+            let n = batch.len().min(Self::BATCH);
+            sendmmsg(
+                fd,
+                sh,
+                slices.iter().take(n),
+                &addrs[..n],
+                no_cmsgs,
+                MsgFlags::empty(),
+            )
+            .map(|r| r.count())
+        })
     }
 }
 

@@ -1086,6 +1086,53 @@ mod run_loop {
         assert_eq!(summary.stats.readies, 2);
     }
 
+    #[test]
+    fn a_datapath_that_stops_reading_costs_one_timeout_then_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = UnixSocket::bind(dir.path().join("agent"), Mode::Nonblocking).unwrap();
+        let mut t = UnixTransport::new(sock, Duration::ZERO);
+        let stuck_path = dir.path().join("stuck");
+        let stuck = UnixDatagram::bind(&stuck_path).unwrap();
+        // The kernel queues max_dgram_qlen + 1 datagrams per unix socket.
+        let queue = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map_or(11, |q| q + 1);
+        let n = queue + 9;
+        for i in 0..n {
+            t.send(&stuck_path, &ready_with_id(i as u32)).unwrap();
+        }
+        assert!(!t.is_stuck(&stuck_path));
+        assert_eq!(
+            t.flush(),
+            n - queue,
+            "queued what fits, then failed once per message"
+        );
+        assert!(t.is_stuck(&stuck_path));
+        // While stuck, sends do not wait.
+        for i in 0..5 {
+            t.send(&stuck_path, &ready_with_id(i)).unwrap();
+        }
+        assert_eq!(t.flush(), 5);
+        // The datapath reads again: the next send goes through and it is unstuck.
+        stuck.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        let mut read = 0;
+        while stuck.recv(&mut buf).is_ok() {
+            read += 1;
+        }
+        assert_eq!(read, queue, "the first messages arrived, in full");
+        t.send(&stuck_path, &ready_with_id(99)).unwrap();
+        assert_eq!(t.flush(), 0);
+        assert!(!t.is_stuck(&stuck_path));
+        assert_eq!(stuck.recv(&mut buf).unwrap(), 12);
+        assert_eq!(&buf[8..12], &99u32.to_le_bytes());
+    }
+
+    fn ready_with_id(id: u32) -> Vec<u8> {
+        ccp_wire::Ready { id }.to_bytes().to_vec()
+    }
+
     trait CloseBytes {
         fn encode_close(&self) -> Vec<u8>;
     }
