@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
-use tracing::{error, info};
+use tracing::info;
 
 use crate::engine::ClockMode;
 
@@ -102,12 +102,10 @@ pub fn main(cmd: BatchyCmd) -> ExitCode {
     match run_cmd(cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::BadInput(m)) => {
-            error!("error: {m}");
             eprintln!("batchy: error: {m}");
             ExitCode::from(2)
         }
         Err(CliError::Runtime(m)) => {
-            error!("error: {m}");
             eprintln!("batchy: error: {m}");
             ExitCode::from(1)
         }

@@ -26,18 +26,33 @@ enum Command {
     Compile(compile::Args),
     /// Run the CCP agent with a built-in algorithm (Ctrl-C stops it).
     Agent(agent::Args),
+    /// Batchy: run packet pipelines under SLO-aware batch controllers, or profile modules.
+    #[command(subcommand)]
+    Batchy(batchy::cli::BatchyCmd),
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Compile(args) => {
+            init_logging();
+            compile::run(&args)
+        }
+        Command::Agent(args) => {
+            init_logging();
+            agent::run(&args)
+        }
+        // Batchy logs each control round at `info` by default and sets up its own logging.
+        Command::Batchy(cmd) => batchy::cli::main(cmd),
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG`.
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    match &cli.command {
-        Command::Compile(args) => compile::run(args),
-        Command::Agent(args) => agent::run(args),
-    }
 }
 
 #[cfg(test)]
