@@ -367,22 +367,57 @@ mod tests {
             &[("acked", 10 * MSS), ("cwnd", 100 * MSS), ("rtt", 20_000)],
         )
         .unwrap();
-        h.report(
-            ms(120),
-            &[("loss", 1), ("cwnd", 100 * MSS), ("rtt", 20_000)],
-        )
-        .unwrap();
-        assert_eq!(h.cwnd(), Some(70 * MSS));
-        // 5 ms later, same episode: no second cut, but ssthresh is re-sent (the program
-        // zeroed it).
+        // A loss with 95 packets in flight: the episode lasts until 95 + 1 (lost) + 3
+        // (slack) packets have been delivered.
         let set = h
-            .report(ms(125), &[("loss", 2), ("cwnd", 70 * MSS), ("rtt", 20_000)])
+            .report(
+                ms(120),
+                &[
+                    ("loss", 1),
+                    ("cwnd", 100 * MSS),
+                    ("inflight", 95 * MSS),
+                    ("rtt", 20_000),
+                ],
+            )
             .unwrap()
             .to_vec();
-        assert_eq!(set, vec![("ssthresh".to_owned(), 70 * MSS)]);
-        // Two RTTs later: a new episode.
-        h.report(ms(200), &[("loss", 1), ("cwnd", 71 * MSS), ("rtt", 20_000)])
+        let cut = vec![
+            ("Cwnd".to_owned(), 70 * MSS),
+            ("ssthresh".to_owned(), 70 * MSS),
+        ];
+        assert_eq!(set, cut);
+        // Same episode (97 packets delivered since, more than an RTT later): no second
+        // cut and no growth; window and ssthresh are re-sent (the program held the window
+        // at the bytes in flight and zeroed ssthresh).
+        let set = h
+            .report(
+                ms(170),
+                &[
+                    ("loss", 2),
+                    ("acked", 90 * MSS),
+                    ("sacked", 7 * MSS),
+                    ("cwnd", 60 * MSS),
+                    ("rtt", 20_000),
+                ],
+            )
+            .unwrap()
+            .to_vec();
+        assert_eq!(set, cut);
+        // No growth during the episode (one packet to go).
+        h.report(ms(171), &[("acked", MSS), ("cwnd", 70 * MSS)])
             .unwrap();
+        assert_eq!(h.last(), &[]);
+        // One more packet delivered: the episode is over; a loss now starts a new one.
+        h.report(
+            ms(175),
+            &[
+                ("loss", 1),
+                ("acked", MSS),
+                ("cwnd", 71 * MSS),
+                ("rtt", 20_000),
+            ],
+        )
+        .unwrap();
         assert_eq!(h.cwnd(), Some(49_700));
     }
 

@@ -1,10 +1,16 @@
 //! TCP Reno in the style of generic-cong-avoid: the datapath program accumulates acked
-//! bytes and losses and reports once per RTT (`Micros > rtt`), or at once on loss or
-//! timeout; the agent runs the control law ([`RenoState`]) and sends `Cwnd`.
+//! and SACKed bytes and losses and reports once per RTT (`Micros > rtt`), or at once on
+//! loss or timeout; the agent runs the control law ([`RenoState`]) and sends `Cwnd`. On a
+//! loss the program also holds the window at the bytes in flight until the agent answers,
+//! so the datapath does not keep sending at the old window during the round trip.
 //!
 //! Control law per report:
-//! * timeout: `ssthresh = max(cwnd/2, 2·MSS)`, `cwnd = init_cwnd`;
-//! * loss (at most one reduction per RTT): `ssthresh = cwnd = max(cwnd/2, 2·MSS)`;
+//! * timeout: `ssthresh = max(cwnd/2, 2·MSS)`, `cwnd = 1 MSS` (RFC 5681's loss window; the
+//!   program applies it at once, the agent confirms it);
+//! * loss (at most one reduction per loss episode): `ssthresh = cwnd = max(cwnd/2, 2·MSS)`.
+//!   An episode lasts, like TCP's fast recovery, until everything outstanding at the
+//!   reduction has been delivered: the bytes in flight then plus the lost segments (and
+//!   three segments of slack), counted down by the acked and SACKed bytes of later reports;
 //! * otherwise, for the acked bytes: slow start below `ssthresh` (`cwnd += acked`, not
 //!   beyond `ssthresh`; the rest of the bytes counts for congestion avoidance), then
 //!   congestion avoidance: +1 MSS per cwnd's worth of acked bytes.
@@ -23,21 +29,26 @@ pub const PROGRAM: &str = "reno";
 pub const PROGRAM_SRC: &str = "(def
     (Report
         (volatile acked 0)
+        (volatile sacked 0)
         (volatile loss 0)
         (volatile timeout false)
         (volatile rtt 0)
         (volatile inflight 0)
     )
+    (mss 1460)
 )
 (when true
     (:= Report.acked (+ Report.acked Ack.bytes_acked))
+    (:= Report.sacked (+ Report.sacked Ack.bytes_misordered))
     (:= Report.loss (+ Report.loss Ack.lost_pkts_sample))
     (:= Report.timeout Flow.was_timeout)
     (:= Report.rtt Flow.rtt_sample_us)
     (:= Report.inflight Flow.bytes_in_flight)
     (fallthrough)
 )
+# hold the window at what is in flight (one segment after a timeout) until the agent answers
 (when (|| Report.timeout (> Report.loss 0))
+    (:= Cwnd (max (min Cwnd Flow.bytes_in_flight) mss))
     (report)
     (:= Micros 0)
 )
@@ -91,7 +102,7 @@ impl CongAlg for Reno {
             c => c,
         });
         let state = RenoState::new(mss, init_cwnd, self.ssthresh);
-        if let Err(e) = datapath.set_program(PROGRAM, Some(&[("Cwnd", state.cwnd)])) {
+        if let Err(e) = datapath.set_program(PROGRAM, Some(&[("Cwnd", state.cwnd), ("mss", mss)])) {
             tracing::warn!(sid = info.sock_id, error = %e, "reno: cannot install program");
         }
         RenoFlow { datapath, state }
@@ -103,6 +114,10 @@ impl CongAlg for Reno {
 pub struct Measurement {
     /// Bytes acknowledged since the last report.
     pub acked: u64,
+    /// Bytes newly SACKed since the last report.
+    pub sacked: u64,
+    /// Bytes in flight at the report.
+    pub inflight: u64,
     /// Packets lost since the last report.
     pub loss: u64,
     /// A retransmission timeout happened.
@@ -118,6 +133,8 @@ impl Measurement {
     pub fn from_report(r: &Report<'_>) -> Option<Measurement> {
         Some(Measurement {
             acked: r.get_field("acked").ok()?,
+            sacked: r.get_field("sacked").ok()?,
+            inflight: r.get_field("inflight").ok()?,
             loss: r.get_field("loss").ok()?,
             timeout: r.get_field("timeout").ok()? != 0,
             rtt_us: r.get_field("rtt").ok()?,
@@ -135,13 +152,19 @@ pub struct RenoState {
     pub ssthresh: u64,
     /// Segment size, bytes.
     pub mss: u64,
-    /// Window after a timeout, bytes.
+    /// Initial window, bytes.
     pub init_cwnd: u64,
     /// Acked bytes not yet turned into congestion-avoidance growth.
     pub ca_acked: u64,
     /// When the window was last cut for loss.
     pub last_cut: Option<Duration>,
+    /// In a loss episode: bytes still to be delivered before it ends.
+    pub recovery_left: Option<u64>,
 }
+
+/// Segments of slack added to a loss episode: a loss is detected only once three segments
+/// sent after it are SACKed.
+const RECOVERY_SLACK_SEGMENTS: u64 = 3;
 
 impl RenoState {
     /// A flow starting at `init_cwnd` bytes.
@@ -154,6 +177,7 @@ impl RenoState {
             init_cwnd: init_cwnd.max(mss),
             ca_acked: 0,
             last_cut: None,
+            recovery_left: None,
         }
     }
 
@@ -163,22 +187,36 @@ impl RenoState {
 
     /// Apply one report; returns the new window.
     pub fn on_measurement(&mut self, m: &Measurement) -> u64 {
+        if let Some(left) = self.recovery_left {
+            let left = left.saturating_sub(m.acked.saturating_add(m.sacked));
+            self.recovery_left = (left > 0).then_some(left);
+        }
         if m.timeout {
             self.ssthresh = (self.cwnd / 2).max(self.floor());
-            self.cwnd = self.init_cwnd;
+            self.cwnd = self.mss;
             self.ca_acked = 0;
             self.last_cut = Some(m.now);
+            self.recovery_left = None;
             return self.cwnd;
         }
         if m.loss > 0 {
-            let rtt = Duration::from_micros(m.rtt_us.min(u64::from(u32::MAX)));
-            let recently = self.last_cut.is_some_and(|t| m.now.saturating_sub(t) < rtt);
-            if !recently {
+            if self.recovery_left.is_none() {
                 self.cwnd = (self.cwnd / 2).max(self.floor());
                 self.ssthresh = self.cwnd;
                 self.ca_acked = 0;
                 self.last_cut = Some(m.now);
+                self.recovery_left = Some(
+                    m.inflight.saturating_add(
+                        m.loss
+                            .saturating_add(RECOVERY_SLACK_SEGMENTS)
+                            .saturating_mul(self.mss),
+                    ),
+                );
             }
+            return self.cwnd;
+        }
+        if self.recovery_left.is_some() {
+            // Like TCP's fast recovery: no growth until the episode is over.
             return self.cwnd;
         }
         let mut acked = m.acked;
@@ -238,6 +276,8 @@ mod tests {
     fn m(acked: u64, loss: u64, timeout: bool, now_ms: u64) -> Measurement {
         Measurement {
             acked,
+            sacked: 0,
+            inflight: 0,
             loss,
             timeout,
             rtt_us: 10_000,
@@ -272,36 +312,50 @@ mod tests {
     }
 
     #[test]
-    fn loss_halves_once_per_rtt() {
+    fn loss_halves_once_per_loss_episode() {
         let mut s = RenoState::new(MSS, 40 * MSS, u64::MAX);
-        assert_eq!(s.on_measurement(&m(0, 1, false, 100)), 20 * MSS);
+        // 38 segments in flight when 1 is found lost: the episode lasts until
+        // 38 + 1 + 3 segments have been delivered.
+        let lost = Measurement {
+            inflight: 38 * MSS,
+            ..m(0, 1, false, 100)
+        };
+        assert_eq!(s.on_measurement(&lost), 20 * MSS);
         assert_eq!(s.ssthresh, 20 * MSS);
-        // 5 ms later (rtt 10 ms): same loss episode, no second cut.
-        assert_eq!(s.on_measurement(&m(0, 2, false, 105)), 20 * MSS);
-        // One RTT later: cut again.
-        assert_eq!(s.on_measurement(&m(0, 1, false, 110)), 10 * MSS);
+        // Later losses of the same episode: no second cut, even after more than an RTT.
+        let same = Measurement {
+            sacked: 10 * MSS,
+            ..m(30 * MSS, 2, false, 125)
+        };
+        assert_eq!(s.on_measurement(&same), 20 * MSS);
+        assert_eq!(s.recovery_left, Some(2 * MSS));
+        // Once 42 segments were delivered the episode is over: the next loss cuts again.
+        assert_eq!(s.on_measurement(&m(2 * MSS, 1, false, 130)), 10 * MSS);
         // Never below 2 MSS.
         for t in 0..10 {
-            s.on_measurement(&m(0, 1, false, 200 + 20 * t));
+            s.on_measurement(&m(10 * MSS, 1, false, 200 + 20 * t));
         }
         assert_eq!(s.cwnd, 2 * MSS);
     }
 
     #[test]
-    fn timeout_resets_to_initial_window() {
+    fn timeout_resets_to_one_segment() {
         let mut s = RenoState::new(MSS, 10 * MSS, u64::MAX);
         s.on_measurement(&m(30 * MSS, 0, false, 10));
         assert_eq!(s.cwnd, 40 * MSS);
-        assert_eq!(s.on_measurement(&m(0, 0, true, 20)), 10 * MSS);
+        assert_eq!(s.on_measurement(&m(0, 0, true, 20)), MSS);
         assert_eq!(s.ssthresh, 20 * MSS);
-        // Slow start again up to the new ssthresh.
-        assert_eq!(s.on_measurement(&m(30 * MSS, 0, false, 30)), 21 * MSS);
+        // Slow start again up to the new ssthresh, then one MSS per window.
+        assert_eq!(s.on_measurement(&m(MSS, 0, false, 30)), 2 * MSS);
+        assert_eq!(s.on_measurement(&m(30 * MSS, 0, false, 40)), 20 * MSS);
+        assert_eq!(s.ca_acked, 12 * MSS);
+        assert_eq!(s.on_measurement(&m(8 * MSS, 0, false, 50)), 21 * MSS);
     }
 
     #[test]
-    fn program_compiles_and_reports_five_fields() {
+    fn program_compiles_and_reports_six_fields() {
         let p = ccp_lang_compile();
-        assert_eq!(p, 5);
+        assert_eq!(p, 6);
     }
 
     fn ccp_lang_compile() -> usize {

@@ -9,13 +9,18 @@
 //!   in the datapath** (`Cwnd += acked` while `Cwnd < ssthresh`, never on an ACK that
 //!   detected a loss); on a retransmission timeout it sets `Cwnd` to one MSS at once (the
 //!   loss window, as TCP does before it retransmits); it reports **once per RTT**, and at
-//!   once on a loss or timeout (then it also stops slow start, `ssthresh := 0`, until the
-//!   agent answers);
+//!   once on a loss or timeout. On a loss it also stops slow start (`ssthresh := 0`) and
+//!   holds the window at the bytes in flight until the agent answers: otherwise the
+//!   datapath would keep sending new data at the old window during the IPC round trip
+//!   and overflow the queue again (a TCP stack reduces before it sends);
 //! * **agent** ([`WindowFlow`]): congestion avoidance per report through a
 //!   [`WindowLaw`] (the growth of the acked packets of the interval, with the report's
-//!   clock), the loss response once per loss episode (an episode lasts one smoothed RTT
-//!   from the reduction; no growth meanwhile, like fast recovery), and `ssthresh` after a
-//!   timeout. It answers every report: the new `Cwnd` and/or `ssthresh`.
+//!   clock), the loss response once per loss episode, and `ssthresh` after a timeout. It
+//!   answers every report: the new `Cwnd` and/or `ssthresh`. A loss episode, like TCP's
+//!   fast recovery, lasts until everything outstanding at the reduction has been
+//!   delivered; the agent counts it in bytes (in flight and found lost at the reduction,
+//!   against the acked and SACKed bytes of later reports), and neither grows the window
+//!   nor reduces it again meanwhile.
 //!
 //! The report carries the datapath's own clock (`Ack.now`, µs), so the control law runs on
 //! datapath time — under a simulator, virtual time — whatever the agent's clock says.
@@ -68,7 +73,9 @@ pub const PROGRAM_SRC: &str = "(def
     (:= Cwnd mss)
     (fallthrough)
 )
+# a loss: send no new data until the agent decides
 (when (> Report.loss 0)
+    (:= Cwnd (min Cwnd Flow.bytes_in_flight))
     (:= ssthresh 0)
     (report)
     (:= Micros 0)
@@ -150,8 +157,10 @@ pub struct WindowState<L> {
     pub ssthresh: f64,
     /// Smoothed RTT (RFC 6298 gains), once a sample arrived.
     pub srtt: Option<Duration>,
-    /// End of the current loss episode (no growth, no further reduction before).
-    pub recovery_until: Option<Duration>,
+    /// In a loss episode: bytes still to be delivered (acked or SACKed) before every
+    /// segment outstanding at the reduction has left the network (no growth, no further
+    /// reduction meanwhile).
+    pub recovery_left: Option<f64>,
     /// The datapath was in slow start at the previous report (its window is authoritative).
     slow_start: bool,
 }
@@ -168,6 +177,9 @@ pub struct WindowUpdate {
 /// Lower bound of the window and ssthresh after a reduction, packets.
 pub const MIN_WINDOW: f64 = 2.0;
 
+/// Packets added to a loss episode's length (see [`WindowState::recovery_left`]).
+pub const RECOVERY_SLACK_PACKETS: f64 = 3.0;
+
 impl<L: WindowLaw> WindowState<L> {
     /// A flow starting at `init_cwnd` bytes in slow start.
     pub fn new(law: L, mss: u64, init_cwnd: u64) -> WindowState<L> {
@@ -178,7 +190,7 @@ impl<L: WindowLaw> WindowState<L> {
             cwnd: (init_cwnd as f64 / mss).max(1.0),
             ssthresh: f64::INFINITY,
             srtt: None,
-            recovery_until: None,
+            recovery_left: None,
             slow_start: true,
         }
     }
@@ -196,8 +208,9 @@ impl<L: WindowLaw> WindowState<L> {
         }
     }
 
-    fn in_recovery(&self, now: Duration) -> bool {
-        self.recovery_until.is_some_and(|t| now < t)
+    /// Whether a loss episode is in progress.
+    pub fn in_recovery(&self) -> bool {
+        self.recovery_left.is_some()
     }
 
     /// Apply one report.
@@ -211,10 +224,15 @@ impl<L: WindowLaw> WindowState<L> {
             });
         }
         let reported = m.cwnd as f64 / self.mss;
+        let delivered = (m.acked + m.sacked) as f64;
+        if let Some(left) = self.recovery_left {
+            let left = left - delivered;
+            self.recovery_left = (left > 0.0).then_some(left);
+        }
         if m.timeout {
             self.ssthresh = self.law.on_timeout(reported, now).max(MIN_WINDOW);
             self.cwnd = 1.0;
-            self.recovery_until = None;
+            self.recovery_left = None;
             self.slow_start = true;
             return WindowUpdate {
                 cwnd: None,
@@ -222,24 +240,31 @@ impl<L: WindowLaw> WindowState<L> {
             };
         }
         if m.loss > 0 {
-            if !self.in_recovery(now) {
+            if !self.in_recovery() {
                 let (cwnd, ssthresh) = self.law.on_loss(reported, now);
                 self.cwnd = cwnd.max(MIN_WINDOW);
                 self.ssthresh = ssthresh.max(MIN_WINDOW);
                 self.slow_start = false;
-                self.recovery_until = Some(now + self.srtt.unwrap_or_default());
+                // Everything outstanding now (in flight, plus the segments just found
+                // lost, which will be retransmitted) must be delivered before a loss can
+                // belong to a new episode; the network is FIFO, so later segments arrive
+                // after those. A few segments of slack: a loss is detected only when three
+                // segments sent after it are SACKed.
+                self.recovery_left =
+                    Some(m.inflight as f64 + (m.loss as f64 + RECOVERY_SLACK_PACKETS) * self.mss);
                 return WindowUpdate {
                     cwnd: Some(self.bytes(self.cwnd)),
                     ssthresh: Some(self.ssthresh_bytes()),
                 };
             }
-            // Same episode: the program stopped slow start; restore the threshold.
+            // Same episode: the program held the window at what is in flight and stopped
+            // slow start; restore both.
             return WindowUpdate {
-                cwnd: None,
+                cwnd: Some(self.bytes(self.cwnd)),
                 ssthresh: Some(self.ssthresh_bytes()),
             };
         }
-        if self.in_recovery(now) {
+        if self.in_recovery() {
             return WindowUpdate::default();
         }
         if m.cwnd < self.ssthresh_bytes() {

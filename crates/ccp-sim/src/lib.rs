@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cc;
+pub mod ccp;
 pub mod control;
 pub mod controllers;
 pub mod event;
