@@ -61,7 +61,8 @@ def drive(dp, sid, acks, *, every_us=1000, rtt_us=10_000, bytes_acked=1460, lost
     """Send ``acks`` ACKs (virtual clock +``every_us`` each) and handle the agent's answers
     after each. With ``answered`` (the algorithm answers every report), an ACK that
     produces a report waits (up to ``timeout``) for the answer, so the sequence is
-    deterministic."""
+    deterministic — provided no other message of the agent is still in flight when
+    ``drive`` starts (wait for the set-up messages first)."""
     outcomes = []
     for i in range(acks):
         before = dp.stats()["msgs_received"]

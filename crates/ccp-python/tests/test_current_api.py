@@ -124,7 +124,7 @@ def test_exception_in_on_report_is_logged_and_the_flow_keeps_running(run_agent, 
     assert agent.running
     # A second flow still works (its reports 2 and 3 fail the same way).
     sid2 = dp.create()
-    dp.wait_until(lambda: len(alg.flows) == 2)
+    dp.wait_until(lambda: len(alg.flows) == 2 and dp.stats()["change_progs"] == 2)
     drive(dp, sid2, 60, answered=False)
     dp.wait_until(lambda: alg.flows[1].calls >= 5)
     assert len(alg.flows[1].reports) == alg.flows[1].calls - 2
@@ -146,7 +146,7 @@ def test_exception_in_new_flow_is_logged_and_the_agent_survives(run_agent, mock_
     dp = mock_dp()
     sid1 = dp.create()
     sid2 = dp.create()
-    dp.wait_until(lambda: len(alg.flows) == 1)
+    dp.wait_until(lambda: len(alg.flows) == 1 and dp.stats()["change_progs"] == 1)
     drive(dp, sid2, 30)
     assert drive(dp, sid1, 3, answered=False) == ["no-program"] * 3
     assert len(alg.flows[0].reports) >= 2

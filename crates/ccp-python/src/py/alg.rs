@@ -71,10 +71,7 @@ impl Ctx {
     /// and the flow goes on.
     pub(crate) fn callback_error(&self, py: Python<'_>, what: &str, err: PyErr) {
         if !err.is_instance_of::<PyException>(py) {
-            let mut s = self.stop.lock().unwrap_or_else(PoisonError::into_inner);
-            if s.is_none() {
-                *s = Some(err);
-            }
+            self.request_stop(err);
             return;
         }
         *self.errors.lock().unwrap_or_else(PoisonError::into_inner) += 1;
@@ -108,10 +105,23 @@ impl Ctx {
                 .call_method(py, "error", (msg.clone(),), Some(&kwargs))?;
             Ok(())
         })();
-        if logged.is_err() {
-            // Logging itself failed (e.g. a broken handler): fall back to stderr.
-            eprintln!("portus: {msg}");
-            err.print(py);
+        if let Err(log_err) = logged {
+            if log_err.is_instance_of::<PyException>(py) {
+                // Logging itself failed (e.g. a broken handler): fall back to stderr.
+                eprintln!("portus: {msg}");
+                err.print(py);
+            } else {
+                // A signal handler raised (Ctrl-C, SIGTERM) while the logging code ran:
+                // that is a stop request, not to be lost.
+                self.request_stop(log_err);
+            }
+        }
+    }
+
+    fn request_stop(&self, err: PyErr) {
+        let mut s = self.stop.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.is_none() {
+            *s = Some(err);
         }
     }
 }
