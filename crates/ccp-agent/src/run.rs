@@ -13,6 +13,7 @@ use ccp_ipc::netlink::NetlinkSocket;
 use ccp_ipc::unix::UnixSocket;
 use ccp_ipc::{Ipc, IpcError, Mode, RECV_BUF_LEN};
 use nix::errno::Errno;
+use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::socket::{
     ControlMessage, MsgFlags, MultiHeaders, SockaddrLike, UnixAddr, recvmmsg, sendmmsg, sendto,
 };
@@ -142,9 +143,13 @@ impl IntoTransport for UnixTransport {
 ///
 /// Each round takes every queued datagram with one `recvmmsg` (up to
 /// [`BATCH`](Self::BATCH)), waiting up to the poll interval for the first one
-/// (`MSG_WAITFORONE`); with a non-zero `spin` it first polls without sleeping for up to
-/// `spin` after the last datagram (trades CPU for wake-up latency; off by default: under
-/// CPU contention spinning made tail latency worse in our measurements). Sends are queued and go out with one `sendmmsg` per batch
+/// (`MSG_WAITFORONE`). With a non-zero `spin` (off by default; e.g.
+/// [`SUGGESTED_SPIN`](Self::SUGGESTED_SPIN)) it first polls without
+/// sleeping for up to `spin` after the last datagram, which saves the wake-up of the agent
+/// thread on an otherwise idle machine (where a wake-up costs tens of µs). Spinning is
+/// adaptive: every 64 spin rounds the thread's involuntary context switches are checked,
+/// and if it was preempted (the CPUs are contended, so spinning steals time from the
+/// datapath and costs the agent its time slice) spinning pauses for 250 ms. Sends are queued and go out with one `sendmmsg` per batch
 /// after each round; they block when a datapath's receive queue is full, with a 1 s
 /// timeout. A datapath whose send timed out is "stuck": its messages are then sent without
 /// blocking (dropped, counted, while its queue stays full) until one goes through, so a
@@ -161,6 +166,12 @@ pub struct UnixTransport {
     out_msgs: Vec<(usize, usize, UnixAddr)>,
     /// Peers whose last blocking send timed out.
     stuck: Vec<PathBuf>,
+    /// Spinning is paused until then (the thread was being preempted while spinning).
+    spin_off_until: Option<Instant>,
+    /// Spin rounds since the last preemption check.
+    spin_rounds: u32,
+    /// Involuntary context switches of the loop's thread at the last check.
+    nivcsw: Option<i64>,
 }
 
 thread_local! {
@@ -170,8 +181,16 @@ thread_local! {
 }
 
 impl UnixTransport {
-    /// Default bounded spin after the last datagram before sleeping (none).
+    /// Default spin before sleeping: none (a control plane should not burn a CPU by
+    /// default, and on a contended machine spinning makes latency worse).
     pub const DEFAULT_SPIN: Duration = Duration::ZERO;
+    /// A spin budget that pays off on an otherwise idle machine (pass it to
+    /// [`UnixTransport::new`]); adaptive, see [`UnixTransport`].
+    pub const SUGGESTED_SPIN: Duration = Duration::from_micros(50);
+    /// Spin rounds between two preemption checks.
+    const SPIN_CHECK_ROUNDS: u32 = 64;
+    /// How long spinning pauses after the thread was found preempted while spinning.
+    const SPIN_BACKOFF: Duration = Duration::from_millis(250);
     /// Most datagrams per `recvmmsg` / `sendmmsg` call.
     pub const BATCH: usize = 16;
     const SLOT: usize = RECV_BUF_LEN;
@@ -200,6 +219,9 @@ impl UnixTransport {
             out_bytes: Vec::with_capacity(4096),
             out_msgs: Vec::with_capacity(Self::BATCH),
             stuck: Vec::new(),
+            spin_off_until: None,
+            spin_rounds: 0,
+            nivcsw: None,
         }
     }
 
@@ -270,6 +292,48 @@ impl UnixTransport {
         })
     }
 
+    /// Whether to spin this round: configured, and not paused.
+    fn spin_enabled(&mut self) -> bool {
+        if self.spin.is_zero() {
+            return false;
+        }
+        match self.spin_off_until {
+            Some(t) if Instant::now() < t => false,
+            Some(_) => {
+                self.spin_off_until = None;
+                self.nivcsw = None;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Every few spin rounds, see whether the thread was preempted (involuntary context
+    /// switches): a spinning thread on a busy machine competes with the datapath for the
+    /// CPU and loses its time slice, which makes latency worse, not better. Pause spinning
+    /// then.
+    fn check_preemption(&mut self) {
+        self.spin_rounds += 1;
+        if self.spin_rounds < Self::SPIN_CHECK_ROUNDS {
+            return;
+        }
+        self.spin_rounds = 0;
+        let Ok(usage) = getrusage(UsageWho::RUSAGE_THREAD) else {
+            return;
+        };
+        let now = usage.involuntary_context_switches();
+        if let Some(before) = self.nivcsw {
+            if now - before >= 2 {
+                tracing::debug!(
+                    preemptions = now - before,
+                    "agent thread preempted while spinning: spinning paused"
+                );
+                self.spin_off_until = Some(Instant::now() + Self::SPIN_BACKOFF);
+            }
+        }
+        self.nivcsw = Some(now);
+    }
+
     /// Spin (bounded by `spin` after the last datagram) on non-blocking receives.
     fn spin_recv(
         &mut self,
@@ -303,11 +367,11 @@ impl AgentTransport for UnixTransport {
 
     fn recv_batch(&mut self, on_msg: &mut dyn FnMut(&PathBuf, &[u8])) -> Result<usize, IpcError> {
         let mut got = [(0usize, None); Self::BATCH];
-        let mut n = if self.spin.is_zero() {
-            0
-        } else {
-            self.spin_recv(&mut got)?
-        };
+        let mut n = 0;
+        if self.spin_enabled() {
+            n = self.spin_recv(&mut got)?;
+            self.check_preemption();
+        }
         if n == 0 {
             n = self.recv_many(&mut got, true)?;
         }

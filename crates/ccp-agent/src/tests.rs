@@ -1004,11 +1004,20 @@ mod run_loop {
 
     #[test]
     fn unix_run_loop_batches_and_answers_every_report() {
+        unix_run_loop(Duration::ZERO);
+    }
+
+    #[test]
+    fn unix_run_loop_with_spin_answers_every_report() {
+        unix_run_loop(UnixTransport::SUGGESTED_SPIN);
+    }
+
+    fn unix_run_loop(spin: Duration) {
         let _ = new_log();
         let dir = tempfile::tempdir().unwrap();
         let agent_path = dir.path().join("agent");
         let sock = UnixSocket::bind(&agent_path, Mode::Nonblocking).unwrap();
-        let mut transport = UnixTransport::new(sock, Duration::ZERO);
+        let mut transport = UnixTransport::new(sock, spin);
         transport.set_poll_interval(Duration::from_millis(5));
         let handle = RunBuilder::new(transport)
             .default_alg(Echo)

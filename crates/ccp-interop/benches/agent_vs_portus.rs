@@ -110,7 +110,7 @@ enum Running {
 enum Which {
     /// Our agent with its default transport (batched `recvmmsg`/`sendmmsg`, no spin).
     Ours,
-    /// Our agent with a 50 µs bounded spin before sleeping.
+    /// Our agent with the adaptive 50 µs spin before sleeping.
     OursSpin,
     Portus,
 }
@@ -121,7 +121,7 @@ impl Which {
     fn label(self) -> &'static str {
         match self {
             Which::Ours => "ccp-agent",
-            Which::OursSpin => "ccp-agent, spin 50 µs",
+            Which::OursSpin => "ccp-agent, adaptive spin 50 µs",
             Which::Portus => "portus 0.9",
         }
     }
@@ -169,7 +169,7 @@ fn start_inner(which: Which, name: &str) -> (Running, PathBuf) {
             let sock = ccp_ipc::unix::UnixSocket::agent(name, ccp_ipc::Mode::Nonblocking)
                 .expect("bind our agent");
             let spin = if which == Which::OursSpin {
-                Duration::from_micros(50)
+                ccp_agent::UnixTransport::SUGGESTED_SPIN
             } else {
                 ccp_agent::UnixTransport::DEFAULT_SPIN
             };
