@@ -192,7 +192,7 @@ fn start_inner(which: Which, name: &str) -> (Running, PathBuf) {
     }
 }
 
-fn stop(r: Running) {
+fn stop(r: Running, path: &Path) {
     match r {
         Running::Ours(h) => {
             h.kill();
@@ -208,6 +208,8 @@ fn stop(r: Running) {
         Running::Portus(h) => {
             h.kill();
             let _ = h.wait();
+            // portus leaves its socket file behind.
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -461,18 +463,18 @@ fn main() {
         let mut warm = Histogram::<u64>::new(3).expect("histogram");
         d.round_trips(uid, 1000, &mut warm);
         let h = Histogram::<u64>::new(3).expect("histogram");
-        setups.push((which, run, d, uid, h, tid, 0u64));
+        setups.push((which, run, d, uid, h, tid, 0u64, path));
     }
     let per_round = rtt_n.div_ceil(rounds as usize);
     for _ in 0..rounds {
-        for (_, _, d, uid, h, tid, cpu) in setups.iter_mut() {
+        for (_, _, d, uid, h, tid, cpu, _) in setups.iter_mut() {
             let c0 = cpu_ns(*tid);
             d.round_trips(*uid, per_round, h);
             *cpu += cpu_ns(*tid) - c0;
         }
     }
     let mut p = HashMap::new();
-    for (which, run, d, _, h, _, cpu) in setups {
+    for (which, run, d, _, h, _, cpu, path) in setups {
         println!(
             "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
             which.label(),
@@ -491,7 +493,7 @@ fn main() {
             ),
         );
         drop(d);
-        stop(run);
+        stop(run, &path);
     }
     for w in [Which::Ours, Which::OursSpin] {
         let (o, q) = (p[&w], p[&Which::Portus]);
@@ -521,10 +523,10 @@ fn main() {
             let uid = d.setup(flows);
             // Warm-up: one report per flow (at most 10,000).
             d.throughput(uid, flows, u64::from(flows).min(10_000));
-            setups.push((which, run, d, uid, Vec::new(), 0u64, tid, 0u64));
+            setups.push((which, run, d, uid, Vec::new(), 0u64, tid, 0u64, path));
         }
         for _ in 0..rounds {
-            for (_, _, d, uid, rates, answered, tid, cpu) in setups.iter_mut() {
+            for (_, _, d, uid, rates, answered, tid, cpu, _) in setups.iter_mut() {
                 let c0 = cpu_ns(*tid);
                 let (r, got) = d.throughput(*uid, flows, reports);
                 *cpu += cpu_ns(*tid) - c0;
@@ -534,7 +536,7 @@ fn main() {
         }
         let total = reports * rounds;
         let mut res = HashMap::new();
-        for (which, run, d, _, rates, answered, _, cpu) in setups {
+        for (which, run, d, _, rates, answered, _, cpu, path) in setups {
             let rate = median(rates);
             let cpu_per = cpu as f64 / total as f64;
             println!(
@@ -543,7 +545,7 @@ fn main() {
             );
             res.insert(which, (rate, cpu_per));
             drop(d);
-            stop(run);
+            stop(run, &path);
         }
         let (o, q) = (res[&Which::Ours], res[&Which::Portus]);
         println!(
