@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
-"""TCP Reno in Python, the same control law and datapath program as the Rust `reno`
-of `ccp-algs` (so the two can be compared on the simulator):
+"""TCP Reno in Python: the same datapath program and control law as the Rust `reno` of
+`ccp-algs`, so the two can be compared on the simulator.
 
-* reports once per RTT, or at once on loss or timeout;
-* timeout: ssthresh = max(cwnd/2, 2 MSS), cwnd = initial window;
-* loss (at most one cut per RTT): ssthresh = cwnd = max(cwnd/2, 2 MSS);
+Per report (once per RTT, or at once on loss or timeout):
+
+* timeout: ssthresh = max(cwnd/2, 2 MSS), cwnd = 1 MSS;
+* loss, at most one cut per loss episode: ssthresh = cwnd = max(cwnd/2, 2 MSS). The
+  episode lasts until what was in flight at the cut, plus the lost segments and three
+  segments of slack, has been acked or SACKed; no growth meanwhile;
 * otherwise slow start below ssthresh, then +1 MSS per window of acked bytes.
+
+On a loss the program itself holds the window at the bytes in flight until the agent
+answers.
 
     python reno.py                       # agent on /tmp/ccp/portus
     python reno.py --sim fixed --duration 30
@@ -18,14 +24,17 @@ import portus
 PROGRAM = """(def
     (Report
         (volatile acked 0)
+        (volatile sacked 0)
         (volatile loss 0)
         (volatile timeout false)
         (volatile rtt 0)
         (volatile inflight 0)
     )
+    (mss 1460)
 )
 (when true
     (:= Report.acked (+ Report.acked Ack.bytes_acked))
+    (:= Report.sacked (+ Report.sacked Ack.bytes_misordered))
     (:= Report.loss (+ Report.loss Ack.lost_pkts_sample))
     (:= Report.timeout Flow.was_timeout)
     (:= Report.rtt Flow.rtt_sample_us)
@@ -33,6 +42,7 @@ PROGRAM = """(def
     (fallthrough)
 )
 (when (|| Report.timeout (> Report.loss 0))
+    (:= Cwnd (max (min Cwnd Flow.bytes_in_flight) mss))
     (report)
     (:= Micros 0)
 )
@@ -41,34 +51,37 @@ PROGRAM = """(def
     (:= Micros 0)
 )"""
 
+RECOVERY_SLACK_SEGMENTS = 3
+
 
 class RenoFlow:
     def __init__(self, datapath, info):
         self.datapath = datapath
         self.mss = info.mss or 1460
-        self.init_cwnd = max(info.init_cwnd or 10 * self.mss, self.mss)
-        self.cwnd = self.init_cwnd
+        self.cwnd = max(info.init_cwnd or 10 * self.mss, self.mss)
         self.ssthresh = 2**64 - 1
         self.ca_acked = 0
-        self.last_cut = None
-        datapath.set_program("reno", [("Cwnd", self.cwnd)])
+        self.recovery_left = None
+        datapath.set_program("reno", [("Cwnd", self.cwnd), ("mss", self.mss)])
 
     def on_report(self, r):
         before = self.cwnd
         loss, timeout = r.loss, r.timeout
+        if self.recovery_left is not None:
+            left = self.recovery_left - r.acked - r.sacked
+            self.recovery_left = left if left > 0 else None
         if timeout:
             self.ssthresh = max(self.cwnd // 2, 2 * self.mss)
-            self.cwnd = self.init_cwnd
+            self.cwnd = self.mss
             self.ca_acked = 0
-            self.last_cut = r.time
+            self.recovery_left = None
         elif loss > 0:
-            rtt = min(r.rtt, 2**32 - 1) / 1e6
-            if self.last_cut is None or r.time - self.last_cut >= rtt:
+            if self.recovery_left is None:
                 self.cwnd = max(self.cwnd // 2, 2 * self.mss)
                 self.ssthresh = self.cwnd
                 self.ca_acked = 0
-                self.last_cut = r.time
-        else:
+                self.recovery_left = r.inflight + (loss + RECOVERY_SLACK_SEGMENTS) * self.mss
+        elif self.recovery_left is None:
             acked = r.acked
             if self.cwnd < self.ssthresh:
                 grow = min(acked, self.ssthresh - self.cwnd)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import os
 import signal
 import threading
@@ -62,6 +63,7 @@ __all__ = [
     "PortusError",
     "Report",
     "connect",
+    "load_algorithm",
     "simulate",
     "spawn",
     "start",
@@ -329,23 +331,71 @@ def spawn(ipc: str, alg: Any, *, name: str | None = None, debug: bool = False) -
     return AgentThread(ipc, alg, programs, False, name, debug)
 
 
-def simulate(alg: Any, scenario: str = "fixed", duration: float = 60.0, seed: int = 1,
-             **options: Any) -> dict:
-    """Run ``alg`` on the ``ccp-sim`` simulator in-process and return the run's summary
-    as a dict (the fields of ``ccp sim --json``).
+def simulate(alg: Any, scenario: str = "fixed", duration: float = 60.0, seed: int = 1, *,
+             algorithms: list[str] | None = None, flows: int | None = None,
+             print_table: bool = False) -> dict:
+    """Run ``alg`` on the ``ccp-sim`` simulator, in-process and deterministic, and return
+    the run's summary as a dict (the fields of ``ccp sim --json``: ``utilization``,
+    ``jain_index``, ``queue_delay_*``, ``flows`` with per-flow ``throughput_mbps`` …).
 
-    ``alg``: an algorithm instance (current API) or a per-flow class (older API).
-    ``scenario``: a built-in scenario name or the path of a scenario TOML file.
+    ``alg``: an algorithm instance of the current API. ``scenario``: a built-in scenario
+    (``fixed``, ``cell``, ``drop``, ``bbr-demo``) or a scenario TOML file; its flows all
+    run ``alg`` unless ``algorithms`` lists one algorithm per flow (``alg.name`` — by
+    default ``"python"`` — for this one, or a built-in such as ``"reno"``, ``"cubic"``,
+    ``"native-reno"``). ``flows`` repeats each flow. ``print_table`` prints the summary
+    table. Datapath programs run in the simulator's datapath library, callbacks in this
+    thread.
     """
-    if not hasattr(_native, "simulate"):
-        raise NotImplementedError("this build of portus has no simulator support")
     if isinstance(alg, type):
-        _prepare_legacy(alg)
-        programs: dict[str, str] = {}
-        legacy = True
-    else:
-        programs = _prepare_current(alg)
-        legacy = False
-    return _native.simulate(alg, programs, legacy=legacy, alg_name=_alg_name(alg),
-                            scenario=scenario, duration=float(duration), seed=int(seed),
-                            **options)
+        raise TypeError(
+            "simulate() takes an algorithm instance of the current API (an AlgBase with "
+            "datapath_programs() and new_flow()); the per-flow classes of the older API "
+            "install programs at run time, which the simulator's in-process agent does not "
+            "support"
+        )
+    programs = _prepare_current(alg)
+    text, table = _native.simulate(
+        alg, programs, alg_name=_alg_name(alg), scenario=str(scenario),
+        duration=float(duration), seed=int(seed),
+        algorithms=list(algorithms) if algorithms is not None else None, flows=flows,
+    )
+    if print_table:
+        print(table)
+    return json.loads(text)
+
+
+def load_algorithm(path: str) -> AlgBase:
+    """The algorithm a Python file defines: its ``ALGORITHM`` (an instance, or a class
+    instantiated without arguments), else its only ``AlgBase`` subclass with
+    ``new_flow``, instantiated without arguments. The file is imported as a module (code
+    under ``if __name__ == "__main__":`` does not run)."""
+    import importlib.util
+    import sys
+
+    file = os.path.abspath(path)
+    spec = importlib.util.spec_from_file_location(
+        "portus_user_algorithm", file, submodule_search_locations=None
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, os.path.dirname(file))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(os.path.dirname(file))
+    chosen = getattr(module, "ALGORITHM", None)
+    if chosen is None:
+        found = [
+            v for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, AlgBase) and v is not AlgBase
+            and v.__module__ == module.__name__ and callable(getattr(v, "new_flow", None))
+        ]
+        if len(found) != 1:
+            names = ", ".join(c.__name__ for c in found) or "none"
+            raise ValueError(
+                f"{path}: expected exactly one AlgBase subclass with new_flow() (found: "
+                f"{names}); set ALGORITHM = MyAlg() to choose"
+            )
+        chosen = found[0]
+    return chosen() if isinstance(chosen, type) else chosen

@@ -27,6 +27,9 @@ struct Limiter {
 /// `SystemExit` raised inside a callback).
 pub(crate) struct Ctx {
     pub(crate) dynamic: DynPrograms,
+    /// Whether `datapath.install` works here (the socket agent: yes; the simulator's
+    /// in-process agent: no).
+    pub(crate) dynamic_ok: bool,
     logger: Py<PyAny>,
     limiter: Mutex<Limiter>,
     stop: Mutex<Option<PyErr>>,
@@ -35,13 +38,18 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub(crate) fn new(py: Python<'_>, dynamic: DynPrograms) -> PyResult<Arc<Ctx>> {
+    pub(crate) fn new(
+        py: Python<'_>,
+        dynamic: DynPrograms,
+        dynamic_ok: bool,
+    ) -> PyResult<Arc<Ctx>> {
         let logger = py
             .import("logging")?
             .call_method1("getLogger", ("portus",))?
             .unbind();
         Ok(Arc::new(Ctx {
             dynamic,
+            dynamic_ok,
             logger,
             limiter: Mutex::new(Limiter {
                 window: Instant::now(),
@@ -307,9 +315,12 @@ impl CongAlg for PyAlg {
         });
         let dynh = self.ctx.dynamic.register_flow(info.sock_id, cell.clone());
         Python::attach(|py| {
-            let made = Py::new(py, PyDatapath::new(dp.clone(), dynh.clone()))
-                .and_then(|pdp| Ok((pdp, Py::new(py, PyDatapathInfo::from(&info))?)))
-                .and_then(|(pdp, pinfo)| self.make_flow(py, &cell, pdp, pinfo));
+            let made = Py::new(
+                py,
+                PyDatapath::new(dp.clone(), dynh.clone(), self.ctx.dynamic_ok),
+            )
+            .and_then(|pdp| Ok((pdp, Py::new(py, PyDatapathInfo::from(&info))?)))
+            .and_then(|(pdp, pinfo)| self.make_flow(py, &cell, pdp, pinfo));
             match made {
                 Ok(Some(obj)) => {
                     let _ = cell.obj.set(obj);

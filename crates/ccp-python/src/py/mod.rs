@@ -16,6 +16,7 @@ mod alg;
 mod mock;
 mod objects;
 mod run;
+mod sim;
 mod values;
 
 pyo3::create_exception!(
@@ -131,5 +132,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(try_compile, m)?)?;
     m.add_function(wrap_pyfunction!(report_fields, m)?)?;
     m.add_function(wrap_pyfunction!(run::run_agent, m)?)?;
+    m.add_function(wrap_pyfunction!(sim::simulate, m)?)?;
     Ok(())
 }

@@ -249,11 +249,16 @@ impl PyReport {
 pub struct PyDatapath {
     inner: ccp_agent::Datapath,
     dynh: DynHandle,
+    dynamic_ok: bool,
 }
 
 impl PyDatapath {
-    pub(crate) fn new(inner: ccp_agent::Datapath, dynh: DynHandle) -> PyDatapath {
-        PyDatapath { inner, dynh }
+    pub(crate) fn new(inner: ccp_agent::Datapath, dynh: DynHandle, dynamic_ok: bool) -> PyDatapath {
+        PyDatapath {
+            inner,
+            dynh,
+            dynamic_ok,
+        }
     }
 }
 
@@ -341,6 +346,12 @@ impl PyDatapath {
     /// `LINE:COL: message` if it does not compile.
     #[pyo3(signature = (program, fields=None))]
     fn install(&self, program: &str, fields: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        if !self.dynamic_ok {
+            return Err(DatapathError::new_err(
+                "install() is not available on the simulator: declare the program in \
+                 datapath_programs() and switch to it with set_program()",
+            ));
+        }
         let fields = to_fields(fields)?;
         match self.dynh.install(program, &as_refs(&fields)) {
             Ok(_) => Ok(()),

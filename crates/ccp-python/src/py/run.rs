@@ -262,7 +262,7 @@ pub(crate) fn run_agent<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     set_debug_logging(debug);
     let dynamic = DynPrograms::new();
-    let ctx = Ctx::new(py, dynamic.clone())?;
+    let ctx = Ctx::new(py, dynamic.clone(), true)?;
     let label = if legacy {
         alg.getattr("__name__")
             .and_then(|n| n.extract::<String>())
