@@ -90,15 +90,27 @@ fn reno_from_ccp_algs_steers_libccp() {
         .expect("reno compiles");
     let mut lib = Libccp::new(4, 10, 1, true).expect("ccp_init");
     let mut now = 0u64;
-    let pump = |agent: &mut Agent<()>, lib: &mut Libccp, now: u64| {
+    // Forward libccp's messages to the agent and the agent's to libccp; returns the last
+    // Cwnd the agent sent in an UPDATE_FIELDS, if any.
+    let pump = |agent: &mut Agent<()>, lib: &mut Libccp, now: u64| -> Option<u64> {
         let sent: Vec<Vec<u8>> = lib.recorder().sent.drain(..).collect();
         for m in &sent {
             agent.handle(Duration::from_micros(now), &(), m);
         }
+        let mut cwnd = None;
         for (_, m) in agent.take_transmits() {
+            if let Ok(ccp_wire::Message::UpdateFields(u)) = ccp_wire::Message::parse(&m) {
+                cwnd = u
+                    .updates
+                    .iter()
+                    .rfind(|f| f.kind == ccp_wire::RegKind::Implicit && f.index == 4)
+                    .map(|f| f.value)
+                    .or(cwnd);
+            }
             let code = lib.read_msg(&m).expect("defined");
             assert!(code == 0 || code == -32, "libccp code {code}");
         }
+        cwnd
     };
     pump(&mut agent, &mut lib, now);
     let sid = lib.start_connection(14_600, 1460).expect("slot");
@@ -114,12 +126,13 @@ fn reno_from_ccp_algs_steers_libccp() {
         ..Primitives::default()
     };
     let mut cwnds = Vec::new();
+    let mut agent_cwnd = None;
     for _ in 0..100 {
         now += 1000;
         set_clock_us(now);
         let c = lib.recorder().last_cwnd;
         assert_eq!(lib.invoke(sid, &ack(c, 0)).expect("sid"), 0);
-        pump(&mut agent, &mut lib, now);
+        agent_cwnd = pump(&mut agent, &mut lib, now).or(agent_cwnd);
         cwnds.push(lib.recorder().last_cwnd);
     }
     let grown = *cwnds.last().expect("100 steps");
@@ -133,18 +146,19 @@ fn reno_from_ccp_algs_steers_libccp() {
         cwnds.windows(2).all(|w| w[1] >= w[0]),
         "no loss: never shrinks"
     );
-    // A loss is reported at once and halves the window the agent last set (which libccp
-    // applies at the start of this invocation); the halved window is applied at the next.
+    // A loss is reported at once; the agent answers with half the window it last set, which
+    // libccp applies at the next invocation.
+    let before = agent_cwnd.expect("the agent updated Cwnd during slow start");
+    assert!(before >= u64::from(grown));
     now += 1000;
     set_clock_us(now);
     assert_eq!(lib.invoke(sid, &ack(grown, 1)).expect("sid"), 0);
-    let before = lib.recorder().last_cwnd;
-    assert!(before >= grown);
-    pump(&mut agent, &mut lib, now);
+    let halved = pump(&mut agent, &mut lib, now).expect("the loss is answered");
+    assert_eq!(halved, before / 2);
     now += 1000;
     set_clock_us(now);
-    assert_eq!(lib.invoke(sid, &ack(before, 0)).expect("sid"), 0);
-    assert_eq!(lib.recorder().last_cwnd, before / 2);
+    assert_eq!(lib.invoke(sid, &ack(grown, 0)).expect("sid"), 0);
+    assert_eq!(u64::from(lib.recorder().last_cwnd), halved);
     assert!(agent.stats().reports > 5);
     assert_eq!(agent.stats().dropped(), 0);
 }

@@ -135,12 +135,17 @@ mod tests {
 
     #[test]
     fn unknown_algorithm_is_one_line_listing_the_known_ones() {
-        let e = pick_alg("vegas").unwrap_err();
+        let e = pick_alg("no-such-algorithm").unwrap_err();
         assert_eq!(e.lines().count(), 1);
-        assert!(e.contains("`vegas`") && e.contains("reno"), "{e}");
+        assert!(
+            e.contains("`no-such-algorithm`") && e.contains("reno"),
+            "{e}"
+        );
         assert_eq!(pick_alg("reno").map(|a| a.name), Ok("reno"));
         // The exit path does not need a socket or a signal handler.
-        let args = Cli::try_parse_from(["x", "--alg", "vegas"]).unwrap().args;
+        let args = Cli::try_parse_from(["x", "--alg", "no-such-algorithm"])
+            .unwrap()
+            .args;
         assert_eq!(run(&args), ExitCode::from(2));
     }
 
@@ -215,11 +220,8 @@ mod tests {
         .unwrap();
         dp.send_to(&create, &agent_path).unwrap();
         let n = dp.recv(&mut buf).unwrap();
-        assert_eq!(
-            (u16::from_le_bytes([buf[0], buf[1]]), n),
-            (4, 29),
-            "CHANGE_PROG with Cwnd"
-        );
+        assert_eq!(u16::from_le_bytes([buf[0], buf[1]]), 4, "CHANGE_PROG");
+        assert!(n >= 16);
         nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGTERM)
             .unwrap();
         assert_eq!(agent.join().unwrap(), ExitCode::SUCCESS);
