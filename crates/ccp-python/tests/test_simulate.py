@@ -144,3 +144,27 @@ def test_python_m_portus_sim_runs_a_file(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "portus", "sim", str(two)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "expected exactly one AlgBase subclass" in bad.stderr
+
+
+def test_scenario_file_keeps_its_algorithms_and_outputs_are_written(tmp_path):
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(
+        'name = "two"\nduration_s = 4.0\nseed = 3\n'
+        '[link]\nrate_mbps = 48.0\ndelay_ms = 10.0\nqueue_packets = 100\n'
+        '[[flow]]\nalg = "python"\n'
+        '[[flow]]\nalg = "cubic"\nstart_s = 1.0\n'
+    )
+    out = tmp_path / "out"
+    s = portus.simulate(reno.Reno(), scenario=str(scenario), duration=None, seed=None,
+                        keep_algorithms=True, out=str(out))
+    assert (s["scenario"], s["duration_s"], s["seed"]) == ("two", 4.0, 3)
+    # "python" names the Python algorithm.
+    assert [f["alg"] for f in s["flows"]] == ["python", "cubic"]
+    assert s["flows"][0]["throughput_bps"] > 0
+    assert s["flows"][1]["start_s"] == 1.0
+    names = sorted(p.name for p in out.iterdir())
+    assert "flows.csv" in names and "link.csv" in names
+    assert any(n.endswith(".png") for n in names)
+    # Without keep_algorithms every flow runs the Python algorithm.
+    s = portus.simulate(reno.Reno(), scenario=str(scenario), duration=None, seed=None)
+    assert [f["alg"] for f in s["flows"]] == ["reno-py", "reno-py"]

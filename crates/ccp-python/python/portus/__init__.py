@@ -331,21 +331,31 @@ def spawn(ipc: str, alg: Any, *, name: str | None = None, debug: bool = False) -
     return AgentThread(ipc, alg, programs, False, name, debug)
 
 
-def simulate(alg: Any, scenario: str = "fixed", duration: float = 60.0, seed: int = 1, *,
-             algorithms: list[str] | None = None, flows: int | None = None,
-             print_table: bool = False) -> dict:
+def simulate(alg: Any, scenario: str = "fixed", duration: float | None = 60.0,
+             seed: int | None = 1, *, algorithms: list[str] | None = None,
+             flows: int | None = None, keep_algorithms: bool = False,
+             out: str | None = None, print_table: bool = False) -> dict:
     """Run ``alg`` on the ``ccp-sim`` simulator, in-process and deterministic, and return
     the run's summary as a dict (the fields of ``ccp sim --json``: ``utilization``,
-    ``jain_index``, ``queue_delay_*``, ``flows`` with per-flow ``throughput_mbps`` …).
+    ``jain_index``, ``queue_delay_*``, ``flows`` with per-flow ``throughput_bps`` …).
 
     ``alg``: an algorithm instance of the current API. ``scenario``: a built-in scenario
     (``fixed``, ``cell``, ``drop``, ``bbr-demo``) or a scenario TOML file; its flows all
-    run ``alg`` unless ``algorithms`` lists one algorithm per flow (``alg.name`` — by
-    default ``"python"`` — for this one, or a built-in such as ``"reno"``, ``"cubic"``,
-    ``"native-reno"``). ``flows`` repeats each flow. ``print_table`` prints the summary
-    table. Datapath programs run in the simulator's datapath library, callbacks in this
-    thread.
+    run ``alg`` unless ``algorithms`` lists one algorithm per flow, or ``keep_algorithms``
+    keeps the scenario's own (``alg.name`` or ``"python"`` name this algorithm; other names
+    are built-ins such as ``"reno"``, ``"cubic"``, ``"native-reno"``). ``flows`` repeats
+    each flow; ``duration``/``seed`` ``None`` keep the scenario's. ``out``: a directory for
+    the CSV time series and PNG plots. ``print_table`` prints the summary table. Datapath
+    programs run in the simulator's datapath library, callbacks in this thread.
     """
+    text, table, _written, _wall = _simulate(alg, scenario, duration, seed, algorithms,
+                                             flows, keep_algorithms, out)
+    if print_table:
+        print(table, end="")
+    return json.loads(text)
+
+
+def _simulate(alg, scenario, duration, seed, algorithms, flows, keep_algorithms, out):
     if isinstance(alg, type):
         raise TypeError(
             "simulate() takes an algorithm instance of the current API (an AlgBase with "
@@ -354,14 +364,13 @@ def simulate(alg: Any, scenario: str = "fixed", duration: float = 60.0, seed: in
             "support"
         )
     programs = _prepare_current(alg)
-    text, table = _native.simulate(
+    return _native.simulate(
         alg, programs, alg_name=_alg_name(alg), scenario=str(scenario),
-        duration=float(duration), seed=int(seed),
+        duration=None if duration is None else float(duration),
+        seed=None if seed is None else int(seed),
         algorithms=list(algorithms) if algorithms is not None else None, flows=flows,
+        keep_algorithms=keep_algorithms, out=None if out is None else os.fspath(out),
     )
-    if print_table:
-        print(table)
-    return json.loads(text)
 
 
 def load_algorithm(path: str) -> AlgBase:

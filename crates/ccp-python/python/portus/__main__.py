@@ -1,7 +1,8 @@
 """``python -m portus``: run an algorithm file as an agent or on the simulator.
 
     python -m portus sim FILE.py [--scenario fixed] [--duration 60] [--seed 1]
-                                [--algorithms python,reno] [--flows N] [--json]
+                                [--alg python --alg reno ...] [--flows N]
+                                [--keep-algorithms] [--out DIR] [--json]
     python -m portus agent FILE.py [--ipc unix] [--name portus] [--debug]
 
 ``FILE.py`` defines the algorithm (see :func:`portus.load_algorithm`). ``ccp sim --python
@@ -25,13 +26,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("file")
     s.add_argument("--scenario", default="fixed",
                    help="built-in scenario name or TOML file (default: fixed)")
-    s.add_argument("--duration", type=float, default=60.0, help="simulated seconds")
-    s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--algorithms", default=None,
-                   help="comma-separated algorithm per flow (the file's algorithm is its "
-                        "name, default 'python'); default: every flow runs it")
+    s.add_argument("--duration", type=float, default=None,
+                   help="simulated seconds (default: the scenario's)")
+    s.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
+    s.add_argument("--alg", action="append", default=None, dest="algs", metavar="NAME",
+                   help="algorithm of one flow, repeatable ('python' or the file's "
+                        "algorithm name, or a built-in); default: every flow runs the file's")
     s.add_argument("--flows", type=int, default=None, help="repeat each flow N times")
-    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.add_argument("--keep-algorithms", action="store_true",
+                   help="keep the algorithms the scenario file names")
+    s.add_argument("--out", default=None, metavar="DIR",
+                   help="write CSV time series and PNG plots here")
+    s.add_argument("--json", action="store_true", help="print only the summary as JSON")
     a = sub.add_parser("agent", help="run the algorithm as the CCP agent")
     a.add_argument("file")
     a.add_argument("--ipc", default="unix", choices=["unix", "netlink"])
@@ -44,17 +50,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.command == "sim":
-        algorithms = args.algorithms.split(",") if args.algorithms else None
         try:
-            summary = portus.simulate(alg, scenario=args.scenario, duration=args.duration,
-                                      seed=args.seed, algorithms=algorithms,
-                                      flows=args.flows, print_table=not args.json)
+            text, table, written, wall = portus._simulate(
+                alg, args.scenario, args.duration, args.seed, args.algs, args.flows,
+                args.keep_algorithms, args.out)
         except (ValueError, TypeError, portus.CompileError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         if args.json:
-            json.dump(summary, sys.stdout, indent=2)
-            print()
+            print(text)
+            return 0
+        print(table, end="")
+        duration = json.loads(text)["duration_s"]
+        print(f"simulated {duration:.1f} s in {wall:.2f} s ({duration / max(wall, 1e-9):.0f}× real time)")
+        if args.out:
+            print(f"plots in {args.out}/:")
+            for p in sorted(written, key=lambda p: not p.endswith(".png")):
+                print(f"  {p}")
         return 0
     stats = portus.start(args.ipc, alg, name=args.name, debug=args.debug)
     print(f"stopped: {json.dumps(stats)}", file=sys.stderr)

@@ -3,13 +3,14 @@
 //! time) with the Python algorithm registered as an agent algorithm.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ccp_agent::BoxedAlg;
 use ccp_sim::ccp::{AgentMode, AlgMaker, CcpFactory};
 use ccp_sim::{Scenario, Simulation};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
 use super::alg::{AlgKind, Ctx, PyAlg};
@@ -30,14 +31,40 @@ fn load_scenario(scenario: &str) -> PyResult<Scenario> {
     )))
 }
 
-/// Run `alg` (an algorithm instance of the current API) on a scenario; returns the
-/// summary as JSON text and as the terminal table.
+/// A constructor of the Python algorithm for the simulator's factory.
+fn maker(
+    ctx: Arc<Ctx>,
+    name: String,
+    programs: BTreeMap<String, String>,
+    obj: Py<PyAny>,
+    label: String,
+) -> AlgMaker {
+    Box::new(move |_params| {
+        let obj = Python::attach(|py| obj.clone_ref(py));
+        Ok(BoxedAlg::new(PyAlg {
+            name: name.clone(),
+            programs: programs.clone(),
+            kind: AlgKind::Current(obj),
+            ctx: ctx.clone(),
+            label: label.clone(),
+        }))
+    })
+}
+
+/// What `simulate` hands back: the summary as JSON (`ccp sim --json`'s text) and as the
+/// terminal table, the files written to `out`, and the wall-clock seconds.
+type SimOutput = (String, String, Vec<String>, f64);
+
+/// Run `alg` (an algorithm instance of the current API) on a scenario.
 ///
-/// Flows: with `algorithms=None` every flow of the scenario runs `alg`; otherwise one flow
-/// per entry, where `alg_name` (default `"python"`) is this algorithm and any other name a
-/// built-in controller (`reno`, `cubic`, `native-reno`, …). `flows` repeats each entry.
+/// Flows: with `algorithms=None` every flow of the scenario runs `alg` (unless
+/// `keep_algorithms`: then the scenario's own algorithm names stand); otherwise one flow
+/// per entry. In either list `alg_name` and `"python"` name this algorithm, anything else
+/// a built-in controller (`reno`, `cubic`, `native-reno`, …). `flows` repeats each entry.
+/// `duration`/`seed` override the scenario's when given. With `out`, the CSV time series
+/// and PNG plots are written there.
 #[pyfunction]
-#[pyo3(signature = (alg, programs, *, alg_name="python", scenario="fixed", duration=60.0, seed=1, algorithms=None, flows=None))]
+#[pyo3(signature = (alg, programs, *, alg_name="python", scenario="fixed", duration=None, seed=None, algorithms=None, flows=None, keep_algorithms=false, out=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn simulate(
     py: Python<'_>,
@@ -45,22 +72,29 @@ pub(crate) fn simulate(
     programs: BTreeMap<String, String>,
     alg_name: &str,
     scenario: &str,
-    duration: f64,
-    seed: u64,
+    duration: Option<f64>,
+    seed: Option<u64>,
     algorithms: Option<Vec<String>>,
     flows: Option<u32>,
-) -> PyResult<(String, String)> {
-    if !(duration.is_finite() && duration > 0.0) {
-        return Err(PyValueError::new_err(format!(
-            "duration must be a positive number of seconds, got {duration}"
-        )));
+    keep_algorithms: bool,
+    out: Option<PathBuf>,
+) -> PyResult<SimOutput> {
+    let mut sc = load_scenario(scenario)?;
+    if let Some(d) = duration {
+        if !(d.is_finite() && d > 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "duration must be a positive number of seconds, got {d}"
+            )));
+        }
+        sc = sc.with_duration(d);
     }
-    let mut sc = load_scenario(scenario)?
-        .with_duration(duration)
-        .with_seed(seed);
+    if let Some(s) = seed {
+        sc = sc.with_seed(s);
+    }
     match algorithms {
         Some(list) if !list.is_empty() => sc = sc.with_algorithms(&list),
         Some(_) => return Err(PyValueError::new_err("algorithms: empty list")),
+        None if keep_algorithms => {}
         None => {
             for f in &mut sc.flows {
                 f.alg = alg_name.to_owned();
@@ -82,20 +116,16 @@ pub(crate) fn simulate(
     let ctx = Ctx::new(py, DynPrograms::new(), false)?;
     let alg_obj = alg.unbind();
     let mut factory = CcpFactory::new(AgentMode::InProcess);
-    {
-        let ctx = ctx.clone();
-        let name = alg_name.to_owned();
-        let make: AlgMaker = Box::new(move |_params| {
-            let obj = Python::attach(|py| alg_obj.clone_ref(py));
-            Ok(BoxedAlg::new(PyAlg {
-                name: name.clone(),
-                programs: programs.clone(),
-                kind: AlgKind::Current(obj),
-                ctx: ctx.clone(),
-                label: label.clone(),
-            }))
-        });
-        factory.register_alg(alg_name, "Python algorithm", make);
+    // Under its own name and as "python" (what `ccp sim --python` uses by default).
+    for registered in [alg_name, "python"] {
+        let make = maker(
+            ctx.clone(),
+            alg_name.to_owned(),
+            programs.clone(),
+            alg_obj.clone_ref(py),
+            label.clone(),
+        );
+        factory.register_alg(registered, "Python algorithm", make);
     }
     let sim =
         Simulation::new(&sc, &mut factory).map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -103,6 +133,7 @@ pub(crate) fn simulate(
     // KeyboardInterrupt raised when it ends.
     let interrupted = AtomicBool::new(false);
     let mut pending: Option<PyErr> = None;
+    let wall = std::time::Instant::now();
     let results = sim.run_with_progress(&mut |_p| {
         if !interrupted.load(Ordering::Relaxed)
             && let Err(e) = py.check_signals()
@@ -114,7 +145,19 @@ pub(crate) fn simulate(
     if let Some(e) = pending.or_else(|| ctx.take_stop()) {
         return Err(e);
     }
-    let json = serde_json::to_string(&results.summary)
-        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    Ok((json, results.summary.to_string()))
+    let wall = wall.elapsed().as_secs_f64();
+    let mut written = Vec::new();
+    if let Some(dir) = out {
+        let io = |e: ccp_sim::OutputError| {
+            PyOSError::new_err(format!("cannot write to {}: {e}", dir.display()))
+        };
+        written.extend(results.write_csv(&dir).map_err(io)?);
+        written.extend(results.write_plots(&dir).map_err(io)?);
+    }
+    Ok((
+        results.summary.to_json(),
+        results.summary.to_string(),
+        written.iter().map(|p| p.display().to_string()).collect(),
+        wall,
+    ))
 }
