@@ -65,7 +65,6 @@ class RenoFlow:
         datapath.set_program("reno", [("Cwnd", self.cwnd), ("mss", self.mss)])
 
     def on_report(self, r):
-        before = self.cwnd
         loss, timeout = r.loss, r.timeout
         if self.recovery_left is not None:
             left = self.recovery_left - r.acked - r.sacked
@@ -92,8 +91,8 @@ class RenoFlow:
                 while self.ca_acked >= self.cwnd:
                     self.ca_acked -= self.cwnd
                     self.cwnd += self.mss
-        if self.cwnd != before or loss > 0 or timeout:
-            self.datapath.update_field("Cwnd", self.cwnd)
+        # Answer every report: the datapath always holds the agent's latest window.
+        self.datapath.update_field("Cwnd", self.cwnd)
 
 
 class Reno(portus.AlgBase):
