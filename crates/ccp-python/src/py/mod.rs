@@ -69,6 +69,7 @@ fn init_logging() {
         let (filter, handle) = tracing_subscriber::reload::Layer::new(env_filter("warn"));
         let fmt = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false);
         tracing_subscriber::registry()
             .with(filter)
