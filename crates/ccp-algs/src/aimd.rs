@@ -128,46 +128,45 @@ mod tests {
     fn additive_increase_per_rtt_and_multiplicative_decrease_per_episode() {
         let a = Aimd::default().with_increase(2.0).with_decrease(0.8);
         let mut h = Harness::new(a, MSS as u32, 10 * MSS as u32).unwrap();
-        // Leave slow start with a loss at 100 packets.
+        // Leave slow start with a loss episode at 100 packets.
         h.report(
             ms(100),
-            &[("loss", 1), ("cwnd", 100 * MSS), ("rtt", 10_000)],
+            &[("episode", 1), ("cwnd", 100 * MSS), ("rtt", 10_000)],
         )
         .unwrap();
         assert_eq!(h.cwnd(), Some(80 * MSS));
         assert_eq!(h.control("ssthresh"), Some(80 * MSS));
-        // Ten RTTs, each acking one window: +2 packets each.
+        // Ten RTTs, each acking one window: the target grows by 2 packets per RTT, spread
+        // over the ACKs (gain 2/cwnd per acked byte).
+        let mut cwnd = 80 * MSS;
         let mut t = 110;
         for i in 1..=10u64 {
             t += 10;
-            let c = h.cwnd().unwrap();
-            h.report(ms(t), &[("acked", c), ("cwnd", c), ("rtt", 10_000)])
+            h.report(ms(t), &[("acked", cwnd), ("cwnd", cwnd), ("rtt", 10_000)])
                 .unwrap();
-            assert_eq!(h.cwnd(), Some((80 + 2 * i) * MSS), "RTT {i}");
+            assert_eq!(h.control("ca_target"), Some((80 + 2 * i) * MSS), "RTT {i}");
+            let gain = (2.0 / (78 + 2 * i) as f64 * 65536.0).round() as u64;
+            assert_eq!(h.control("ca_gain"), Some(gain));
+            cwnd = (80 + 2 * i) * MSS;
         }
         // Half a window acked: half the increase.
         t += 10;
         h.report(
             ms(t),
-            &[
-                ("acked", 50 * MSS),
-                ("sacked", 0),
-                ("cwnd", 100 * MSS),
-                ("rtt", 10_000),
-            ],
+            &[("acked", 50 * MSS), ("cwnd", 100 * MSS), ("rtt", 10_000)],
         )
         .unwrap();
-        assert_eq!(h.cwnd(), Some(101 * MSS));
-        // A loss: ×0.8, once for the episode.
+        assert_eq!(h.control("ca_target"), Some(101 * MSS));
+        // An episode: ×0.8, once.
         h.report(
             ms(t + 1),
-            &[("loss", 2), ("cwnd", 101 * MSS), ("rtt", 10_000)],
+            &[("episode", 1), ("loss", 2), ("cwnd", 101 * MSS)],
         )
         .unwrap();
         assert_eq!(h.cwnd(), Some(80_800));
         h.report(
             ms(t + 2),
-            &[("loss", 2), ("cwnd", 81 * MSS), ("rtt", 10_000)],
+            &[("loss", 2), ("recovering", 1), ("cwnd", 81 * MSS)],
         )
         .unwrap();
         assert_eq!(h.cwnd(), Some(80_800));

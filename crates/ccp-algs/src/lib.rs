@@ -12,9 +12,14 @@
 //!
 //! | name | module | what it does |
 //! |---|---|---|
-//! | `reno` | [`reno`] | TCP Reno, generic-cong-avoid style: per-RTT reports, AIMD in the agent |
-//! | `cubic` | [`cubic`] | CUBIC (RFC 9438): per-ACK slow start in the datapath, cubic growth, fast convergence and the Reno-friendly region in the agent |
 //! | `aimd` | [`aimd`] | additive increase / multiplicative decrease with tunable factors |
+//! | `bbr` | [`bbr`] | BBR v1: bottleneck bandwidth and RTprop model, pacing-rate control with a window cap, Startup/Drain/ProbeBW/ProbeRTT |
+//! | `const-cwnd` | [`constant`] | a fixed window (optionally paced) |
+//! | `const-rate` | [`constant`] | a fixed pacing rate |
+//! | `copa` | [`copa`] | Copa: delay-based target rate 1/(δ·d_q) with velocity |
+//! | `cubic` | [`cubic`] | CUBIC (RFC 9438): per-ACK slow start in the datapath, cubic growth, fast convergence and the Reno-friendly region in the agent |
+//! | `reno` | [`reno`] | TCP Reno, generic-cong-avoid style: per-RTT reports, AIMD in the agent |
+//! | `vegas` | [`vegas`] | TCP Vegas: α..β packets queued, per-RTT adjustments from the base RTT |
 //!
 //! Every entry lists its [`Tunable`]s and can be built from name → number pairs
 //! ([`AlgEntry::build_with`]), which is how `ccp sim` scenario files configure them.
@@ -25,11 +30,15 @@
 use ccp_agent::BoxedAlg;
 
 pub mod aimd;
+pub mod bbr;
 pub mod common;
+pub mod constant;
+pub mod copa;
 pub mod cubic;
 pub mod params;
 pub mod reno;
 pub mod testing;
+pub mod vegas;
 pub mod window;
 
 pub use params::{ParamError, ParamReader, Params, Tunable};
@@ -86,11 +95,39 @@ fn reno_from_params(p: &Params) -> Result<reno::Reno, ParamError> {
 
 static REGISTRY: &[AlgEntry] = &[
     AlgEntry {
-        name: reno::NAME,
-        description: "TCP Reno (slow start, AIMD, halve on loss once per RTT), reports once per RTT",
-        tunables: RENO_TUNABLES,
-        make: || BoxedAlg::new(reno::Reno::default()),
-        configure: |p| reno_from_params(p).map(BoxedAlg::new),
+        name: aimd::NAME,
+        description: "AIMD: +increase packets per RTT, ×decrease on loss (Reno's law by default)",
+        tunables: aimd::TUNABLES,
+        make: || BoxedAlg::new(aimd::Aimd::default()),
+        configure: |p| aimd::Aimd::from_params(p).map(BoxedAlg::new),
+    },
+    AlgEntry {
+        name: bbr::NAME,
+        description: "BBR v1: paces at the estimated bottleneck bandwidth (gain cycling), window capped at 2 BDP",
+        tunables: bbr::TUNABLES,
+        make: || BoxedAlg::new(bbr::Bbr::default()),
+        configure: |p| bbr::Bbr::from_params(p).map(BoxedAlg::new),
+    },
+    AlgEntry {
+        name: constant::CWND_NAME,
+        description: "a fixed window (params: cwnd_packets, rate_mbps)",
+        tunables: constant::CWND_TUNABLES,
+        make: || BoxedAlg::new(constant::ConstCwnd::default()),
+        configure: |p| constant::ConstCwnd::from_params(p).map(BoxedAlg::new),
+    },
+    AlgEntry {
+        name: constant::RATE_NAME,
+        description: "a fixed pacing rate (params: rate_mbps, cwnd_packets)",
+        tunables: constant::RATE_TUNABLES,
+        make: || BoxedAlg::new(constant::ConstRate::default()),
+        configure: |p| constant::ConstRate::from_params(p).map(BoxedAlg::new),
+    },
+    AlgEntry {
+        name: copa::NAME,
+        description: "Copa: delay-based, target rate 1/(δ·queueing delay) with velocity (δ = 0.5)",
+        tunables: copa::TUNABLES,
+        make: || BoxedAlg::new(copa::Copa::default()),
+        configure: |p| copa::Copa::from_params(p).map(BoxedAlg::new),
     },
     AlgEntry {
         name: cubic::NAME,
@@ -100,11 +137,18 @@ static REGISTRY: &[AlgEntry] = &[
         configure: |p| cubic::Cubic::from_params(p).map(BoxedAlg::new),
     },
     AlgEntry {
-        name: aimd::NAME,
-        description: "AIMD: +increase packets per RTT, ×decrease on loss (Reno's law by default)",
-        tunables: aimd::TUNABLES,
-        make: || BoxedAlg::new(aimd::Aimd::default()),
-        configure: |p| aimd::Aimd::from_params(p).map(BoxedAlg::new),
+        name: reno::NAME,
+        description: "TCP Reno (slow start, AIMD, halve on loss once per loss episode), reports once per RTT",
+        tunables: RENO_TUNABLES,
+        make: || BoxedAlg::new(reno::Reno::default()),
+        configure: |p| reno_from_params(p).map(BoxedAlg::new),
+    },
+    AlgEntry {
+        name: vegas::NAME,
+        description: "TCP Vegas: keeps alpha..beta packets queued, per-RTT steps from the base RTT",
+        tunables: vegas::TUNABLES,
+        make: || BoxedAlg::new(vegas::Vegas::default()),
+        configure: |p| vegas::Vegas::from_params(p).map(BoxedAlg::new),
     },
 ];
 
@@ -137,5 +181,51 @@ mod tests {
         }
         assert!(super::by_name("reno").is_some());
         assert!(super::by_name("Reno").is_none());
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted, "registry in name order");
+    }
+
+    #[test]
+    fn every_entry_builds_from_its_defaults_and_rejects_unknown_parameters() {
+        for e in super::registry() {
+            // Every tunable given explicitly at its default value builds.
+            let defaults: super::Params = e
+                .tunables
+                .iter()
+                .map(|t| (t.name.to_owned(), t.default))
+                .collect();
+            let alg = e
+                .build_with(&defaults)
+                .unwrap_or_else(|err| panic!("{}: {err}", e.name));
+            assert_eq!(ccp_agent::CongAlg::name(&alg), e.name);
+            let err = e
+                .build_with(&super::Params::new().with("no_such_knob", 1.0))
+                .unwrap_err();
+            assert!(err.to_string().contains("no_such_knob"), "{err}");
+            assert!(!e.description.is_empty());
+        }
+    }
+
+    #[test]
+    fn every_program_compiles_with_ccp_lang_and_installs() {
+        // The agent compiles every program at start-up (ccp-lang) and encodes its INSTALL.
+        let mut b = ccp_agent::AgentBuilder::new().default_alg(super::registry()[0].build());
+        for e in &super::registry()[1..] {
+            b = b.additional_alg(e.build());
+        }
+        let agent: ccp_agent::Agent<()> = b.build().expect("every program compiles");
+        let programs: Vec<_> = agent.programs().map(|p| p.name().to_owned()).collect();
+        for p in ["bbr", "constant", "copa", "reno", "vegas", "window"] {
+            assert!(
+                programs.iter().any(|n| n == p),
+                "{p} missing from {programs:?}"
+            );
+        }
+        for p in agent.programs() {
+            assert!(p.install_msg().len() > 20);
+            // portus's receive buffer is 1024 bytes and its reports carry ≤ 16 fields.
+            assert!(p.num_reports() <= 16, "{}", p.name());
+        }
     }
 }

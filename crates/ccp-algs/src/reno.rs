@@ -257,12 +257,12 @@ impl Flow for RenoFlow {
             tracing::debug!(sid = sock_id, "reno: report without Reno's fields");
             return;
         };
-        let before = self.state.cwnd;
+        // Answer every report (as generic-cong-avoid does): the datapath always holds the
+        // agent's latest window, and an agent that is waited for (a simulator in
+        // lock-step) is never waited for in vain.
         let cwnd = self.state.on_measurement(&m);
-        if cwnd != before || m.loss > 0 || m.timeout {
-            if let Err(e) = self.datapath.update_field("Cwnd", cwnd) {
-                tracing::debug!(sid = sock_id, error = %e, "reno: cannot update cwnd");
-            }
+        if let Err(e) = self.datapath.update_field("Cwnd", cwnd) {
+            tracing::debug!(sid = sock_id, error = %e, "reno: cannot update cwnd");
         }
     }
 }

@@ -14,8 +14,8 @@
 //!
 //! let mut h = Harness::new(ccp_algs::aimd::Aimd::default(), 1460, 10 * 1460)?;
 //! assert_eq!(h.program(), Some("window"));
-//! // A loss report: AIMD halves the window it was at (carried in the report).
-//! h.report(Duration::from_millis(30), &[("loss", 1), ("cwnd", 100 * 1460), ("rtt", 20_000)])?;
+//! // A loss episode starts: AIMD halves the window it was at (carried in the report).
+//! h.report(Duration::from_millis(30), &[("episode", 1), ("cwnd", 100 * 1460), ("rtt", 20_000)])?;
 //! assert_eq!(h.cwnd(), Some(50 * 1460));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -5,22 +5,31 @@
 //! algorithm running per ACK inside the datapath:
 //!
 //! * **datapath program** ([`PROGRAM_SRC`]): accumulates acked/SACKed bytes and losses,
-//!   keeps the latest RTT sample, in-flight bytes and its clock; **slow start runs per ACK
-//!   in the datapath** (`Cwnd += acked` while `Cwnd < ssthresh`, never on an ACK that
-//!   detected a loss); on a retransmission timeout it sets `Cwnd` to one MSS at once (the
-//!   loss window, as TCP does before it retransmits); it reports **once per RTT**, and at
-//!   once on a loss or timeout. On a loss it also stops slow start (`ssthresh := 0`) and
-//!   holds the window at the bytes in flight until the agent answers: otherwise the
-//!   datapath would keep sending new data at the old window during the IPC round trip
-//!   and overflow the queue again (a TCP stack reduces before it sends);
+//!   keeps the latest RTT sample, in-flight bytes and its clock, and reports **once per
+//!   RTT**. Per ACK it also does what a TCP stack does before it sends:
+//!   * **slow start** (`Cwnd += acked` while `Cwnd < ssthresh`, not on an ACK that found a
+//!     loss);
+//!   * **loss episodes** (TCP's fast recovery): the first loss found outside an episode
+//!     starts one and is reported at once; the window is held at the bytes in flight and
+//!     slow start stops (`ssthresh := 0`) until the agent answers, so the datapath does
+//!     not keep sending at the old window during the IPC round trip. The episode lasts
+//!     until everything outstanding at its start has been delivered: the bytes in flight
+//!     plus the segments found lost (retransmitted later), plus three segments of slack (a
+//!     loss is found only once three later segments are SACKed), counted down by every
+//!     acked or SACKed byte. Further losses inside the episode are only counted;
+//!   * **timeouts**: the window drops to one segment at once (the loss window) and the
+//!     timeout is reported at once;
+//!   * **congestion avoidance growth, spread over the ACKs**: the agent sends a target
+//!     window for the next RTT (`ca_target`) and the growth per acked byte (`ca_gain`,
+//!     in 1/65536, with a remainder carried from ACK to ACK); the datapath moves `Cwnd`
+//!     toward the target on every ACK outside loss episodes. Growing the window in one
+//!     step per report would send the whole increase as one burst, and bursts decide
+//!     which flow loses packets at a full drop-tail queue (two agent-steered CUBIC flows
+//!     then share the link unfairly); per-ACK growth is what a TCP stack does;
 //! * **agent** ([`WindowFlow`]): congestion avoidance per report through a
-//!   [`WindowLaw`] (the growth of the acked packets of the interval, with the report's
-//!   clock), the loss response once per loss episode, and `ssthresh` after a timeout. It
-//!   answers every report: the new `Cwnd` and/or `ssthresh`. A loss episode, like TCP's
-//!   fast recovery, lasts until everything outstanding at the reduction has been
-//!   delivered; the agent counts it in bytes (in flight and found lost at the reduction,
-//!   against the acked and SACKed bytes of later reports), and neither grows the window
-//!   nor reduces it again meanwhile.
+//!   [`WindowLaw`] — the window it wants one RTT from now, given the packets acked in the
+//!   interval, on the report's clock — not during a loss episode; the reduction when an
+//!   episode starts; `ssthresh` after a timeout. It answers every report.
 //!
 //! The report carries the datapath's own clock (`Ack.now`, µs), so the control law runs on
 //! datapath time — under a simulator, virtual time — whatever the agent's clock says.
@@ -41,6 +50,8 @@ pub const PROGRAM_SRC: &str = "(def
         (volatile sacked 0)
         (volatile loss 0)
         (volatile timeout false)
+        (volatile episode false)
+        (volatile recovering false)
         (volatile rtt 0)
         (volatile inflight 0)
         (volatile now 0)
@@ -48,6 +59,10 @@ pub const PROGRAM_SRC: &str = "(def
     )
     (ssthresh +infinity)
     (mss 1460)
+    (rec_left 0)
+    (ca_target 0)
+    (ca_gain 0)
+    (ca_acc 0)
 )
 (when true
     (:= Report.acked (+ Report.acked Ack.bytes_acked))
@@ -57,32 +72,46 @@ pub const PROGRAM_SRC: &str = "(def
     (:= Report.rtt Flow.rtt_sample_us)
     (:= Report.inflight Flow.bytes_in_flight)
     (:= Report.now Ack.now)
+    (:= rec_left (- (max rec_left (+ Ack.bytes_acked Ack.bytes_misordered)) (+ Ack.bytes_acked Ack.bytes_misordered)))
     (fallthrough)
 )
-# slow start per ACK, never on an ACK that detected a loss
+# slow start per ACK, never on an ACK that found a loss
 (when (&& (< Cwnd ssthresh) (== Ack.lost_pkts_sample 0))
     (:= Cwnd (+ Cwnd (+ Ack.bytes_acked Ack.bytes_misordered)))
+    (fallthrough)
+)
+# congestion avoidance: spread the agent's growth over the ACKs (ca_gain/65536 per byte)
+(when (&& (&& (< ssthresh (+ Cwnd 1)) (< Cwnd ca_target)) (&& (== rec_left 0) (== Ack.lost_pkts_sample 0)))
+    (:= ca_acc (+ ca_acc (* (+ Ack.bytes_acked Ack.bytes_misordered) ca_gain)))
+    (:= Cwnd (min ca_target (+ Cwnd (/ ca_acc 65536))))
+    (:= ca_acc (- ca_acc (* (/ ca_acc 65536) 65536)))
     (fallthrough)
 )
 (when true
     (:= Report.cwnd Cwnd)
     (fallthrough)
 )
-# the loss window after a timeout: one segment at once
+# the loss window after a timeout: one segment at once; a timeout ends a loss episode
 (when (|| Report.timeout false)
     (:= Cwnd mss)
-    (fallthrough)
+    (:= rec_left 0)
+    (:= ca_gain 0)
+    (report)
+    (:= Micros 0)
 )
-# a loss: send no new data until the agent decides
-(when (> Report.loss 0)
+# a new loss episode: hold the window at what is in flight until the agent answers
+(when (&& (> Ack.lost_pkts_sample 0) (== rec_left 0))
+    (:= Report.episode true)
+    (:= rec_left (+ Flow.bytes_in_flight (* (+ Ack.lost_pkts_sample 3) mss)))
     (:= Cwnd (min Cwnd Flow.bytes_in_flight))
     (:= ssthresh 0)
+    (:= ca_gain 0)
     (report)
     (:= Micros 0)
 )
-(when (|| Report.timeout false)
-    (report)
-    (:= Micros 0)
+(when true
+    (:= Report.recovering (> rec_left 0))
+    (fallthrough)
 )
 (when (> Micros Report.rtt)
     (report)
@@ -116,6 +145,10 @@ pub struct WindowReport {
     pub loss: u64,
     /// A retransmission timeout happened.
     pub timeout: bool,
+    /// A loss episode started (the report was sent at once).
+    pub episode: bool,
+    /// A loss episode is in progress at the report.
+    pub recovering: bool,
     /// Latest RTT sample, µs.
     pub rtt_us: u64,
     /// Bytes in flight.
@@ -135,6 +168,8 @@ impl WindowReport {
             sacked: r.get_field("sacked").ok()?,
             loss: r.get_field("loss").ok()?,
             timeout: r.get_field("timeout").ok()? != 0,
+            episode: r.get_field("episode").ok()? != 0,
+            recovering: r.get_field("recovering").ok()? != 0,
             rtt_us: r.get_field("rtt").ok()?,
             inflight: r.get_field("inflight").ok()?,
             cwnd: r.get_field("cwnd").ok()?,
@@ -157,12 +192,8 @@ pub struct WindowState<L> {
     pub ssthresh: f64,
     /// Smoothed RTT (RFC 6298 gains), once a sample arrived.
     pub srtt: Option<Duration>,
-    /// In a loss episode: bytes still to be delivered (acked or SACKed) before every
-    /// segment outstanding at the reduction has left the network (no growth, no further
-    /// reduction meanwhile).
-    pub recovery_left: Option<f64>,
-    /// The datapath was in slow start at the previous report (its window is authoritative).
-    slow_start: bool,
+    /// A loss episode was in progress at the last report (no growth).
+    pub recovering: bool,
 }
 
 /// Updates a [`WindowState`] wants sent (bytes).
@@ -172,12 +203,18 @@ pub struct WindowUpdate {
     pub cwnd: Option<u64>,
     /// New `ssthresh`, bytes.
     pub ssthresh: Option<u64>,
+    /// Congestion avoidance: the window to reach over the next RTT (bytes) and the growth
+    /// per acked byte in 1/65536 (`ca_target`, `ca_gain`).
+    pub growth: Option<(u64, u64)>,
 }
+
+/// Fixed-point scale of `ca_gain`.
+pub const GAIN_SCALE: f64 = 65536.0;
 
 /// Lower bound of the window and ssthresh after a reduction, packets.
 pub const MIN_WINDOW: f64 = 2.0;
 
-/// Packets added to a loss episode's length (see [`WindowState::recovery_left`]).
+/// Segments of slack added to a loss episode's length (see the [module docs](self)).
 pub const RECOVERY_SLACK_PACKETS: f64 = 3.0;
 
 impl<L: WindowLaw> WindowState<L> {
@@ -190,8 +227,7 @@ impl<L: WindowLaw> WindowState<L> {
             cwnd: (init_cwnd as f64 / mss).max(1.0),
             ssthresh: f64::INFINITY,
             srtt: None,
-            recovery_left: None,
-            slow_start: true,
+            recovering: false,
         }
     }
 
@@ -208,11 +244,6 @@ impl<L: WindowLaw> WindowState<L> {
         }
     }
 
-    /// Whether a loss episode is in progress.
-    pub fn in_recovery(&self) -> bool {
-        self.recovery_left.is_some()
-    }
-
     /// Apply one report.
     pub fn on_report(&mut self, m: &WindowReport) -> WindowUpdate {
         let now = m.now;
@@ -224,69 +255,61 @@ impl<L: WindowLaw> WindowState<L> {
             });
         }
         let reported = m.cwnd as f64 / self.mss;
-        let delivered = (m.acked + m.sacked) as f64;
-        if let Some(left) = self.recovery_left {
-            let left = left - delivered;
-            self.recovery_left = (left > 0.0).then_some(left);
-        }
+        self.recovering = m.recovering;
         if m.timeout {
             self.ssthresh = self.law.on_timeout(reported, now).max(MIN_WINDOW);
             self.cwnd = 1.0;
-            self.recovery_left = None;
-            self.slow_start = true;
             return WindowUpdate {
-                cwnd: None,
                 ssthresh: Some(self.ssthresh_bytes()),
+                ..WindowUpdate::default()
             };
         }
-        if m.loss > 0 {
-            if !self.in_recovery() {
-                let (cwnd, ssthresh) = self.law.on_loss(reported, now);
-                self.cwnd = cwnd.max(MIN_WINDOW);
-                self.ssthresh = ssthresh.max(MIN_WINDOW);
-                self.slow_start = false;
-                // Everything outstanding now (in flight, plus the segments just found
-                // lost, which will be retransmitted) must be delivered before a loss can
-                // belong to a new episode; the network is FIFO, so later segments arrive
-                // after those. A few segments of slack: a loss is detected only when three
-                // segments sent after it are SACKed.
-                self.recovery_left =
-                    Some(m.inflight as f64 + (m.loss as f64 + RECOVERY_SLACK_PACKETS) * self.mss);
-                return WindowUpdate {
-                    cwnd: Some(self.bytes(self.cwnd)),
-                    ssthresh: Some(self.ssthresh_bytes()),
-                };
-            }
-            // Same episode: the program held the window at what is in flight and stopped
-            // slow start; restore both.
+        if m.episode {
+            let (cwnd, ssthresh) = self.law.on_loss(reported, now);
+            self.cwnd = cwnd.max(MIN_WINDOW);
+            self.ssthresh = ssthresh.max(MIN_WINDOW);
             return WindowUpdate {
                 cwnd: Some(self.bytes(self.cwnd)),
                 ssthresh: Some(self.ssthresh_bytes()),
+                ..WindowUpdate::default()
             };
         }
-        if self.in_recovery() {
-            return WindowUpdate::default();
+        if self.recovering {
+            // Like TCP's fast recovery: no growth until the episode is over.
+            return WindowUpdate {
+                cwnd: Some(self.bytes(self.cwnd)),
+                ..WindowUpdate::default()
+            };
         }
         if m.cwnd < self.ssthresh_bytes() {
             // The datapath slow-starts; follow its window.
             self.cwnd = reported;
-            self.slow_start = true;
             return WindowUpdate::default();
         }
-        if self.slow_start {
-            self.cwnd = reported;
-            self.slow_start = false;
-        }
+        // Congestion avoidance from the datapath's window (it grew toward the last
+        // target during the interval).
+        self.cwnd = reported.max(1.0);
         let acked = (m.acked + m.sacked) as f64 / self.mss;
-        if acked > 0.0 {
-            let rtt = self
-                .srtt
-                .unwrap_or(Duration::from_micros(m.rtt_us.min(1 << 32)));
-            self.cwnd = self.law.on_ack(self.cwnd, acked, now, rtt).max(1.0);
+        let rtt = self
+            .srtt
+            .unwrap_or(Duration::from_micros(m.rtt_us.min(1 << 32)));
+        let target = if acked > 0.0 {
+            self.law.on_ack(self.cwnd, acked, now, rtt).max(1.0)
+        } else {
+            self.cwnd
+        };
+        if target < self.cwnd {
+            self.cwnd = target;
+            return WindowUpdate {
+                cwnd: Some(self.bytes(target)),
+                growth: Some((0, 0)),
+                ..WindowUpdate::default()
+            };
         }
+        let gain = ((target - self.cwnd) / self.cwnd * GAIN_SCALE).round();
         WindowUpdate {
-            cwnd: Some(self.bytes(self.cwnd)),
-            ssthresh: None,
+            growth: Some((self.bytes(target), gain.clamp(0.0, 1e9) as u64)),
+            ..WindowUpdate::default()
         }
     }
 }
@@ -339,7 +362,7 @@ impl<L: WindowLaw> Flow for WindowFlow<L> {
             return;
         };
         let u = self.state.on_report(&m);
-        let mut fields: [(&str, u64); 2] = [("", 0); 2];
+        let mut fields: [(&str, u64); 4] = [("", 0); 4];
         let mut n = 0;
         if let Some(c) = u.cwnd {
             fields[n] = ("Cwnd", c);
@@ -348,6 +371,11 @@ impl<L: WindowLaw> Flow for WindowFlow<L> {
         if let Some(s) = u.ssthresh {
             fields[n] = ("ssthresh", s);
             n += 1;
+        }
+        if let Some((t, g)) = u.growth {
+            fields[n] = ("ca_target", t);
+            fields[n + 1] = ("ca_gain", g);
+            n += 2;
         }
         if n > 0
             && let Err(e) = self.datapath.update_fields(&fields[..n])

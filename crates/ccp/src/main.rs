@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 mod agent;
 mod compile;
+mod sim;
 
 /// Command-line interface of the CCP tools.
 #[derive(Debug, Parser)]
@@ -26,6 +27,9 @@ enum Command {
     Compile(compile::Args),
     /// Run the CCP agent with a built-in algorithm (Ctrl-C stops it).
     Agent(agent::Args),
+    /// Simulate algorithms on a link: summary table, CSV and plots (default: fixed, cubic).
+    #[command(after_help = sim::algorithms_help())]
+    Sim(sim::Args),
     /// Batchy: run packet pipelines under SLO-aware batch controllers, or profile modules.
     #[command(subcommand)]
     Batchy(batchy::cli::BatchyCmd),
@@ -41,6 +45,10 @@ fn main() -> ExitCode {
         Command::Agent(args) => {
             init_logging();
             agent::run(&args)
+        }
+        Command::Sim(args) => {
+            init_logging();
+            sim::run(&args)
         }
         // Batchy logs each control round at `info` by default and sets up its own logging.
         Command::Batchy(cmd) => batchy::cli::main(cmd),

@@ -50,7 +50,7 @@ impl Default for UnixOptions {
         UnixOptions {
             agent: ccp_ipc::agent_socket_path("portus"),
             bind: None,
-            reply_timeout: Duration::from_millis(20),
+            reply_timeout: Duration::from_millis(50),
             quiet: Duration::from_millis(1),
             realtime: false,
         }
@@ -112,6 +112,9 @@ pub(crate) struct UnixLink {
 
 static NEXT_SOCKET: AtomicU32 = AtomicU32::new(0);
 
+/// How long a send to an agent whose queue is full is retried.
+pub const SEND_RETRY: Duration = Duration::from_millis(200);
+
 /// Whether a datapath→agent message may be answered (READY: INSTALLs; CREATE:
 /// CHANGE_PROG; a report: updates). Close messages and HELLO are not waited for.
 fn expects_reply(msg: &[u8]) -> bool {
@@ -146,16 +149,38 @@ impl UnixLink {
         self.sock.path()
     }
 
-    /// Send one message to the agent now.
+    /// Send one message to the agent now. If the agent's queue is full (it has not read
+    /// yet), keep trying for up to [`SEND_RETRY`], meanwhile taking what it sent us (so that
+    /// an agent blocked on sending to us can go on).
     pub(crate) fn send(&self, msg: &[u8]) -> Result<(), SendError> {
+        let mut r = self.sock.send_to(msg, &self.opts.agent);
+        let t0 = Instant::now();
+        while let Err(IpcError::Send { source, .. }) = &r
+            && source.kind() == std::io::ErrorKind::WouldBlock
+            && t0.elapsed() < SEND_RETRY
+        {
+            while let Some(m) = self.recv_one(Mode::Nonblocking) {
+                let mut st = self.state.borrow_mut();
+                st.stats.received += 1;
+                st.early.push(m);
+            }
+            std::thread::yield_now();
+            r = self.sock.send_to(msg, &self.opts.agent);
+        }
         let mut st = self.state.borrow_mut();
-        match self.sock.send_to(msg, &self.opts.agent) {
+        match r {
             Ok(()) => {
                 st.stats.sent += 1;
                 if expects_reply(msg) {
                     st.pending += 1;
                     st.collect = true;
                 }
+                tracing::trace!(
+                    len = msg.len(),
+                    ty = msg.first().copied().unwrap_or(0),
+                    pending = st.pending,
+                    "sent"
+                );
                 Ok(())
             }
             Err(e) => {
@@ -243,8 +268,12 @@ impl UnixLink {
     /// (lock-step) for the replies first; then everything already queued.
     pub(crate) fn receive(&self, wait: bool, _now: SimTime) -> Vec<Vec<u8>> {
         let mut out = std::mem::take(&mut self.state.borrow_mut().early);
-        let pending = std::mem::take(&mut self.state.borrow_mut().pending);
-        let waited = wait && pending > 0;
+        let pending = if wait {
+            std::mem::take(&mut self.state.borrow_mut().pending)
+        } else {
+            0
+        };
+        let waited = pending > 0;
         if waited {
             let t0 = Instant::now();
             let deadline = t0 + self.opts.reply_timeout;
@@ -266,6 +295,12 @@ impl UnixLink {
                     None => break,
                 }
             }
+            tracing::trace!(
+                got,
+                waited_us = t0.elapsed().as_micros() as u64,
+                pending,
+                "waited"
+            );
             let mut st = self.state.borrow_mut();
             st.stats.waits += 1;
             st.stats.received += got;
