@@ -273,7 +273,8 @@ impl CopaState {
         }
         let us = m.min_rtt_us;
         if us == 0 || us >= u64::from(u32::MAX) {
-            return None;
+            // No RTT sample: keep the window (and answer, as for every report).
+            return Some(self.update());
         }
         self.push_rtt(m.now, us);
         let standing = Duration::from_micros(us);

@@ -226,7 +226,7 @@ impl VegasState {
         to_reg(self.cwnd * self.mss)
     }
 
-    /// Apply one report; returns the window to send (bytes), if any.
+    /// Apply one report; returns the window to send (bytes).
     pub fn on_report(&mut self, m: &VegasReport) -> Option<u64> {
         if let Some(left) = self.recovery_left {
             let left = left - (m.acked + m.sacked) as f64;
@@ -248,12 +248,14 @@ impl VegasState {
             }
             return Some(self.bytes());
         }
+        // Answer every report (an agent waited for in lock-step is never waited for in
+        // vain): during a loss episode, or without an RTT sample, the window stays.
         if self.recovery_left.is_some() {
-            return None;
+            return Some(self.bytes());
         }
         let rtt = m.min_rtt_us;
         if rtt == 0 || rtt >= u64::from(u32::MAX) {
-            return None; // no RTT sample in the interval
+            return Some(self.bytes());
         }
         let base = self.base_rtt_us.map_or(rtt, |b| b.min(rtt));
         self.base_rtt_us = Some(base);

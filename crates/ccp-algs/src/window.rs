@@ -282,9 +282,12 @@ impl<L: WindowLaw> WindowState<L> {
             };
         }
         if m.cwnd < self.ssthresh_bytes() {
-            // The datapath slow-starts; follow its window.
+            // The datapath slow-starts; follow its window (and answer with the threshold).
             self.cwnd = reported;
-            return WindowUpdate::default();
+            return WindowUpdate {
+                ssthresh: Some(self.ssthresh_bytes()),
+                ..WindowUpdate::default()
+            };
         }
         // Congestion avoidance from the datapath's window (it grew toward the last
         // target during the interval).

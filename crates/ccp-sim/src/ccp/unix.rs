@@ -268,6 +268,7 @@ impl UnixLink {
     /// (lock-step) for the replies first; then everything already queued.
     pub(crate) fn receive(&self, wait: bool, _now: SimTime) -> Vec<Vec<u8>> {
         let mut out = std::mem::take(&mut self.state.borrow_mut().early);
+        let early = out.len() as u64;
         let pending = if wait {
             std::mem::take(&mut self.state.borrow_mut().pending)
         } else {
@@ -277,7 +278,8 @@ impl UnixLink {
         if waited {
             let t0 = Instant::now();
             let deadline = t0 + self.opts.reply_timeout;
-            let mut got = 0u64;
+            // Replies that arrived while pacing count: only wait for stragglers.
+            let mut got = out.len() as u64;
             loop {
                 let t = if got > 0 {
                     self.opts.quiet
@@ -303,7 +305,7 @@ impl UnixLink {
             );
             let mut st = self.state.borrow_mut();
             st.stats.waits += 1;
-            st.stats.received += got;
+            st.stats.received += got - early;
             if got == 0 {
                 st.stats.unanswered += 1;
             }
@@ -318,6 +320,10 @@ impl UnixLink {
         st.stats.received += extra;
         if !waited {
             st.stats.polled += extra;
+            // Messages taken without waiting (the poll, real-time pacing) answer pending
+            // requests: do not wait for them again.
+            let n = u32::try_from(extra + early).unwrap_or(u32::MAX);
+            st.pending = st.pending.saturating_sub(n);
         }
         out
     }
