@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 mod agent;
 mod compile;
 mod sim;
+mod sim_python;
 
 /// Command-line interface of the CCP tools.
 #[derive(Debug, Parser)]

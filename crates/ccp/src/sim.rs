@@ -74,8 +74,12 @@ pub struct Args {
     /// Print only the JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
-    // Room for `--python FILE.py`: an algorithm defined in Python would be registered with
-    // `CcpFactory::register_alg` before the simulation is built.
+    /// Run an algorithm written in Python: FILE.py defines it (docs/python.md). It is the
+    /// algorithm `python`, the default of every flow (`--alg` may mix it with built-in
+    /// ones). Runs through `$PYTHON -m portus` (default `python3`; needs the `portus`
+    /// module: `pip install ./crates/ccp-python`); in-process agent only.
+    #[arg(long, value_name = "FILE.py")]
+    pub python: Option<PathBuf>,
 }
 
 /// A bad-input error: one line, exit status 2.
@@ -219,6 +223,9 @@ fn write_outputs(results: &ccp_sim::Results, dir: &Path) -> Result<Vec<PathBuf>,
 
 /// Run `ccp sim`.
 pub fn run(args: &Args) -> ExitCode {
+    if let Some(file) = &args.python {
+        return crate::sim_python::run(args, file);
+    }
     let (scenario, mut factory) = match prepare(args) {
         Ok(x) => x,
         Err(e) => {
