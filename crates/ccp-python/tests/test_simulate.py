@@ -2,6 +2,7 @@
 figures, determinism, mixing with built-in algorithms, error paths, the CLI."""
 
 import json
+import os
 import logging
 import subprocess
 import sys
@@ -168,3 +169,31 @@ def test_scenario_file_keeps_its_algorithms_and_outputs_are_written(tmp_path):
     # Without keep_algorithms every flow runs the Python algorithm.
     s = portus.simulate(reno.Reno(), scenario=str(scenario), duration=None, seed=None)
     assert [f["alg"] for f in s["flows"]] == ["reno-py", "reno-py"]
+
+
+@pytest.mark.skipif(not os.environ.get("CCP_BIN"),
+                    reason="needs the ccp binary (scripts/test-python sets CCP_BIN)")
+def test_ccp_sim_python_gives_the_same_run_as_simulate(tmp_path):
+    env = dict(os.environ, PYTHON=sys.executable)
+    out = subprocess.run(
+        [os.environ["CCP_BIN"], "sim", "--python", str(EXAMPLES / "aimd.py"), "--duration", "5",
+         "--seed", "3", "--json"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    from_cli = json.loads(out.stdout)
+    direct = portus.simulate(aimd.Aimd(), duration=5, seed=3, algorithms=["python"])
+    assert from_cli == direct
+    # Mixed with a built-in algorithm, table output, CSV/plots in --out.
+    out = subprocess.run(
+        [os.environ["CCP_BIN"], "sim", "--python", str(EXAMPLES / "reno.py"), "--alg", "python",
+         "--alg", "cubic", "--duration", "2", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "python" in out.stdout and "cubic" in out.stdout
+    assert (tmp_path / "o" / "flows.csv").exists()
+    bad = subprocess.run([os.environ["CCP_BIN"], "sim", "--python", str(EXAMPLES / "reno.py"),
+                          "--alg", "nope", "--duration", "1"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert bad.returncode == 2 and "nope" in bad.stderr
