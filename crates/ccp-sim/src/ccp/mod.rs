@@ -228,7 +228,9 @@ impl CcpFactory {
 
     fn new_session(&mut self, setup: &mut Setup<'_>) -> Result<Session, CcpError> {
         {
-            *self.last.borrow_mut() = RunStats::default();
+            // Each simulation counts into its own stats (a simulation built earlier and
+            // run later keeps its own).
+            self.last = Rc::new(RefCell::new(RunStats::default()));
             let link = match &self.mode {
                 AgentMode::InProcess => None,
                 AgentMode::Unix(opts) => Some(Rc::new(UnixLink::bind(opts.clone())?)),
