@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 fn ccp() -> Command {
@@ -139,7 +140,10 @@ struct Agent {
 
 impl Agent {
     fn start(alg: &str) -> Agent {
-        let name = format!("h8-sim-test-{}", std::process::id());
+        // Unique per test: tests run in parallel in one process.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("h8-sim-test-{}-{n}", std::process::id());
         let path = PathBuf::from("/tmp/ccp").join(&name);
         let _ = std::fs::remove_file(&path);
         let child = ccp()
@@ -233,6 +237,30 @@ fn external_agent_over_unix_sockets_gives_the_in_process_results() {
         inproc["queue_delay_mean_ms"].as_f64().unwrap(),
     );
     assert!(ext["utilization"].as_f64().unwrap() >= 0.95);
+}
+
+#[test]
+fn external_agent_in_real_time_gives_the_in_process_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start("cubic");
+    let spec = format!("unix:{}", agent.path.display());
+    let args = ["sim", "--alg", "cubic", "--json", "--duration", "3"];
+    let mut with_agent = args.to_vec();
+    with_agent.extend(["--agent", &spec, "--realtime"]);
+    let o = run_in(dir.path(), &with_agent);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (clean, log) = agent.stop();
+    assert!(clean, "{log}");
+    let ext = json(&o);
+    let inproc = json(&run_in(dir.path(), &args));
+    let (a, b) = (
+        ext["flows"][0]["throughput_bps"].as_f64().unwrap(),
+        inproc["flows"][0]["throughput_bps"].as_f64().unwrap(),
+    );
+    assert!((a / b - 1.0).abs() <= 0.05, "{a} vs {b}");
+    // --realtime is for external agents only.
+    let o = run_in(dir.path(), &["sim", "--realtime"]);
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
