@@ -50,7 +50,8 @@ pub struct Args {
     /// scenario's (cubic for the built-in ones).
     #[arg(long = "alg", value_name = "NAME")]
     pub algs: Vec<String>,
-    /// Number of flows.
+    /// Number of flows (for a scenario file with several flow entries and no `--alg`: of
+    /// each entry).
     #[arg(long)]
     pub flows: Option<u32>,
     /// Simulated seconds.
