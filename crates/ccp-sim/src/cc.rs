@@ -15,7 +15,8 @@ use serde::Serialize;
 use crate::control::{CtrlEvent, Endpoint, FlowId, FlowKnobs, Outbox, Outgoing};
 use crate::time::SimTime;
 
-/// Per-ACK measurements, field for field libccp's `struct ccp_primitives` (spec §4.2), filled
+/// Per-ACK measurements: the datapath library's own type (libccp's `struct ccp_primitives`,
+/// spec §4.2), so the CCP adapter hands it to `ccp-datapath` as is. The simulator fills it
 /// following the Linux mapping of spec §4.5:
 ///
 /// * `bytes_acked` / `packets_acked`: newly cumulatively-acked payload bytes / segments that
@@ -37,41 +38,7 @@ use crate::time::SimTime;
 /// * `snd_cwnd`: the current cwnd in bytes; `snd_rate`: the current pacing rate, bytes/s;
 /// * `bytes_pending`: bytes the application has queued but not yet sent: a bulk flow always
 ///   reports its notional send buffer ([`crate::sender::SEND_BUFFER_BYTES`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Primitives {
-    /// Newly acked in-order bytes.
-    pub bytes_acked: u32,
-    /// Newly acked in-order packets.
-    pub packets_acked: u32,
-    /// Newly SACKed (out-of-order) bytes.
-    pub bytes_misordered: u32,
-    /// Newly SACKed packets.
-    pub packets_misordered: u32,
-    /// Bytes of ECN-marked packets.
-    pub ecn_bytes: u32,
-    /// ECN-marked packets.
-    pub ecn_packets: u32,
-    /// Packets newly detected lost.
-    pub lost_pkts_sample: u32,
-    /// A retransmission timeout happened.
-    pub was_timeout: bool,
-    /// Latest RTT sample in µs (0 = none yet).
-    pub rtt_sample_us: u64,
-    /// Send rate, bytes/s.
-    pub rate_outgoing: u64,
-    /// Receive (ACK) rate, bytes/s.
-    pub rate_incoming: u64,
-    /// Bytes in flight.
-    pub bytes_in_flight: u32,
-    /// Packets in flight.
-    pub packets_in_flight: u32,
-    /// Current cwnd, bytes.
-    pub snd_cwnd: u32,
-    /// Current pacing rate, bytes/s.
-    pub snd_rate: u64,
-    /// Bytes waiting in the send buffer.
-    pub bytes_pending: u32,
-}
+pub use ccp_datapath::Primitives;
 
 /// Sender facts beyond `ccp_primitives`, for in-datapath (native) algorithms. A CCP
 /// adapter ignores these: CCP algorithms only see [`Primitives`].
@@ -93,7 +60,7 @@ pub struct SenderState {
 }
 
 /// What a controller sees on each call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Measurement {
     /// Current virtual time.
     pub now: SimTime,

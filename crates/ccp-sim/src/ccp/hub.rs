@@ -8,7 +8,7 @@ use std::rc::Rc;
 use ccp_datapath::{Callbacks, Datapath, DatapathInfo, InvokeError, SendError, Sid};
 use tracing::{debug, warn};
 
-use crate::cc::{CongestionController, Control, FlowInfo, Measurement, Primitives};
+use crate::cc::{CongestionController, Control, FlowInfo, Measurement};
 use crate::ccp::stats::RunStats;
 use crate::ccp::unix::UnixLink;
 use crate::control::{ComponentId, ControlPlane, CtrlContext, CtrlEvent, Endpoint};
@@ -97,27 +97,6 @@ pub(crate) struct CcpFlow {
     pub(crate) sid: Option<Sid>,
 }
 
-fn to_datapath(p: &Primitives) -> ccp_datapath::Primitives {
-    ccp_datapath::Primitives {
-        bytes_acked: p.bytes_acked,
-        packets_acked: p.packets_acked,
-        bytes_misordered: p.bytes_misordered,
-        packets_misordered: p.packets_misordered,
-        ecn_bytes: p.ecn_bytes,
-        ecn_packets: p.ecn_packets,
-        lost_pkts_sample: p.lost_pkts_sample,
-        was_timeout: p.was_timeout,
-        rtt_sample_us: p.rtt_sample_us,
-        rate_outgoing: p.rate_outgoing,
-        rate_incoming: p.rate_incoming,
-        bytes_in_flight: p.bytes_in_flight,
-        packets_in_flight: p.packets_in_flight,
-        snd_cwnd: p.snd_cwnd,
-        snd_rate: p.snd_rate,
-        bytes_pending: p.bytes_pending,
-    }
-}
-
 impl CcpFlow {
     fn flush(&self, hub: &mut Hub, ctl: &mut Control<'_>) {
         for msg in hub.take_out() {
@@ -162,8 +141,7 @@ impl CongestionController for CcpFlow {
         let hub_rc = self.hub.clone();
         let mut hub = hub_rc.borrow_mut();
         hub.set_now(m.now);
-        let prims = to_datapath(&m.prims);
-        match hub.dp.invoke(sid, &prims) {
+        match hub.dp.invoke(sid, &m.prims) {
             Ok(_) => {}
             Err(InvokeError::Program(e)) if e.libccp_code() == ccp_wire::codes::PROG_IS_NULL => {
                 // No program yet (the agent's CHANGE_PROG has not arrived): keep the window.

@@ -37,7 +37,7 @@
 //!
 //! Each CCP flow's controller calls `connection_start` when the flow starts (CREATE with
 //! the algorithm name), `invoke` on every ACK and timeout with the sender's
-//! [`Primitives`](crate::Primitives) copied field by field, applies the window and pacing
+//! [`Primitives`](crate::Primitives) (the datapath library's own type), applies the window and pacing
 //! rate the library set, and `connection_free` when it stops.
 //!
 //! With the in-process agent, flows of one algorithm with different `params` get separate
