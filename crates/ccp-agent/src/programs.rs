@@ -17,7 +17,7 @@ pub struct Program {
     uid: u32,
     scope: Scope,
     /// Report variable name (with and without `Report.`) → field index.
-    report_index: HashMap<Box<str>, usize>,
+    report_index: rustc_hash::FxHashMap<Box<str>, usize>,
     num_reports: usize,
     install: Vec<u8>,
 }
@@ -159,7 +159,7 @@ pub(crate) fn compile_all(
                 error,
             })?;
             let scope = compiled.scope;
-            let mut report_index = HashMap::new();
+            let mut report_index = rustc_hash::FxHashMap::default();
             let reports = scope.reports();
             let num_reports = reports.len();
             for v in &reports {

@@ -162,6 +162,8 @@ pub struct UnixTransport {
     spin: Duration,
     last_msg: Option<Instant>,
     last_peer: Option<PathBuf>,
+    /// The last destination and its socket address (built once per change of peer).
+    last_dest: Option<(PathBuf, UnixAddr)>,
     out_bytes: Vec<u8>,
     out_msgs: Vec<(usize, usize, UnixAddr)>,
     /// Peers whose last blocking send timed out.
@@ -216,6 +218,7 @@ impl UnixTransport {
             spin,
             last_msg: None,
             last_peer: None,
+            last_dest: None,
             out_bytes: Vec::with_capacity(4096),
             out_msgs: Vec::with_capacity(Self::BATCH),
             stuck: Vec::new(),
@@ -402,11 +405,18 @@ impl AgentTransport for UnixTransport {
     }
 
     fn send(&mut self, to: &PathBuf, msg: &[u8]) -> Result<(), IpcError> {
-        let addr = UnixAddr::new(to.as_path()).map_err(|e| IpcError::Send {
-            len: msg.len(),
-            to: to.display().to_string(),
-            source: e.into(),
-        })?;
+        let addr = match &self.last_dest {
+            Some((p, a)) if p == to => *a,
+            _ => {
+                let a = UnixAddr::new(to.as_path()).map_err(|e| IpcError::Send {
+                    len: msg.len(),
+                    to: to.display().to_string(),
+                    source: e.into(),
+                })?;
+                self.last_dest = Some((to.clone(), a));
+                a
+            }
+        };
         let start = self.out_bytes.len();
         self.out_bytes.extend_from_slice(msg);
         self.out_msgs.push((start, self.out_bytes.len(), addr));
@@ -689,8 +699,12 @@ pub fn run_loop<T: AgentTransport>(
     let mut result = Ok(());
     // Messages queued before any datagram arrived (none today) go out first.
     while run.load(Ordering::Relaxed) {
-        let got =
-            transport.recv_batch(&mut |from, bytes| agent.handle(start.elapsed(), from, bytes));
+        // One clock read per batch: its datagrams were all taken at the same moment.
+        let mut now = None;
+        let got = transport.recv_batch(&mut |from, bytes| {
+            let t = *now.get_or_insert_with(|| start.elapsed());
+            agent.handle(t, from, bytes)
+        });
         if let Ok(n) = got {
             summary.batches += u64::from(n > 0);
         }

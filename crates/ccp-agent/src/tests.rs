@@ -314,6 +314,42 @@ fn report_is_decoded_by_name_and_answered() {
 }
 
 #[test]
+fn interleaved_datapaths_with_the_same_sid_keep_their_own_flows() {
+    // The agent caches the last datapath it looked up; runs of messages from alternating
+    // datapaths must still reach each datapath's own flow and be answered to it.
+    let log = new_log();
+    let mut a = agent(&log);
+    for dp in [1u32, 2] {
+        a.handle(T0, &dp, &ready());
+        a.handle(T0, &dp, &create(1, None));
+    }
+    a.take_transmits();
+    events(&log);
+    for (dp, acked) in [(1u32, 100u64), (2, 300), (2, 301), (1, 101), (2, 302)] {
+        a.handle(T0, &dp, &measure(1, 1, &[acked, 0]));
+    }
+    let out = parse_all(&a.take_transmits());
+    let answers: Vec<(u32, u64)> = out
+        .iter()
+        .map(|(to, m)| match m {
+            Message::UpdateFields(u) => (*to, u.updates[0].value),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(1, 200), (2, 600), (2, 602), (1, 202), (2, 604)]
+    );
+    // A sid only datapath 1 has: unknown on datapath 2 right after a datapath-1 message.
+    a.handle(T0, &1, &create(7, None));
+    a.handle(T0, &2, &measure(7, 1, &[5, 0]));
+    assert_eq!(a.stats().unknown_flow, 1);
+    assert!(a.has_flow(&1, 7) && !a.has_flow(&2, 7));
+    assert_eq!(a.num_datapaths(), 2);
+    assert_eq!(a.num_flows(), 3);
+}
+
+#[test]
 fn report_fields_by_short_and_full_name_and_errors() {
     struct Probe(Arc<Mutex<Vec<String>>>);
     struct ProbeFlow(Arc<Mutex<Vec<String>>>);
@@ -1061,6 +1097,53 @@ mod run_loop {
         assert_eq!(summary.stats.readies, 1);
         assert_eq!(summary.send_errors, 0);
         assert!(!agent_path.exists(), "socket file removed");
+    }
+
+    #[test]
+    fn unix_run_loop_answers_alternating_datapaths_at_their_own_sockets() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent_path = dir.path().join("agent");
+        let sock = UnixSocket::bind(&agent_path, Mode::Nonblocking).unwrap();
+        let mut transport = UnixTransport::new(sock, Duration::ZERO);
+        transport.set_poll_interval(Duration::from_millis(5));
+        let handle = RunBuilder::new(transport)
+            .default_alg(Echo)
+            .spawn_thread()
+            .unwrap();
+        let dps: Vec<UnixDatagram> = (0..2)
+            .map(|i| {
+                let d = UnixDatagram::bind(dir.path().join(format!("dp{i}"))).unwrap();
+                d.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                d
+            })
+            .collect();
+        for d in &dps {
+            d.send_to(&ready(), &agent_path).unwrap();
+            assert_eq!(recv_type(d).msg_type(), MsgType::Install);
+            assert_eq!(recv_type(d).msg_type(), MsgType::Hello);
+            d.send_to(&create(1, None), &agent_path).unwrap();
+            assert_eq!(recv_type(d).msg_type(), MsgType::ChangeProg);
+        }
+        // Both datapaths send before either reads, so one receive round holds datagrams
+        // from both and the replies alternate between the two destinations.
+        for round in 0..20u64 {
+            for (i, d) in dps.iter().enumerate() {
+                d.send_to(&measure(1, 1, &[1000 * i as u64 + round, 0]), &agent_path)
+                    .unwrap();
+            }
+            for (i, d) in dps.iter().enumerate() {
+                match recv_type(d) {
+                    Message::UpdateFields(u) => {
+                        assert_eq!(u.updates[0].value, 1000 * i as u64 + round)
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        handle.kill();
+        let summary = handle.wait().unwrap();
+        assert_eq!(summary.stats.reports, 40);
+        assert_eq!(summary.send_errors, 0);
     }
 
     #[test]

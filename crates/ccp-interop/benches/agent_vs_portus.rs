@@ -17,16 +17,17 @@
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, UnixAddr, recvmmsg, sendmmsg};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{
+    ControlMessage, MsgFlags, MultiHeaders, UnixAddr, recv, recvmmsg, sendmmsg,
+};
 use portus::DatapathTrait;
 use portus::ipc::Ipc as PortusIpc;
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 /// MEASUREs per `sendmmsg` and UPDATEs per `recvmmsg` in the throughput driver (the
 /// kernel queues at most `net.unix.max_dgram_qlen` + 1 = 11 datagrams per socket here).
@@ -300,105 +301,124 @@ impl Driver {
         uid
     }
 
-    fn round_trips(&self, uid: u32, n: usize, hist: &mut Histogram<u64>) {
+    /// `n` round trips: send a MEASURE, wait for the UPDATE_FIELDS. With `poll`, the
+    /// driver busy-polls its socket for the reply (non-blocking receives) instead of
+    /// sleeping in `recv`.
+    fn round_trips(&self, uid: u32, n: usize, poll: bool, hist: &mut Histogram<u64>) {
         let mut buf = vec![0u8; 65_536];
         let mut m = Vec::with_capacity(64);
+        let deadline_after = Duration::from_secs(10);
         for i in 0..n {
             measure_into(1, uid, 1000 + i as u64 % 1000, &mut m);
             let t = Instant::now();
             self.send(&m);
-            loop {
-                if msg_type(self.recv(&mut buf)) == 3 {
-                    break;
+            if poll {
+                loop {
+                    match recv(self.sock.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                        Ok(k) if k >= 2 && msg_type(&buf[..k]) == 3 => break,
+                        Ok(_) => {}
+                        Err(nix::errno::Errno::EAGAIN) => {
+                            assert!(t.elapsed() < deadline_after, "agent answers within 10 s");
+                            std::hint::spin_loop();
+                        }
+                        Err(e) => panic!("driver receive failed: {e}"),
+                    }
+                }
+            } else {
+                loop {
+                    if msg_type(self.recv(&mut buf)) == 3 {
+                        break;
+                    }
                 }
             }
             let _ = hist.record(t.elapsed().as_nanos() as u64);
         }
     }
 
-    /// Send `reports` MEASUREs round-robin over `flows` flows from a second thread;
-    /// count UPDATE_FIELDS here. Returns (reports/s, updates received).
-    fn throughput(&self, uid: u32, flows: u32, reports: u64) -> (f64, u64) {
-        let sender = self.sock.try_clone().expect("clone socket");
-        let go = Arc::new(Barrier::new(2));
-        let sent = Arc::new(AtomicU64::new(0));
-        let (go2, sent2) = (go.clone(), sent.clone());
-        let t = std::thread::spawn(move || {
-            // Batches of 8 MEASUREs per sendmmsg (blocking: the kernel holds the sender
-            // while the agent's queue is full).
-            let fd = sender.as_raw_fd();
-            let mut hdrs = MultiHeaders::<UnixAddr>::preallocate(DRIVER_BATCH, None);
-            let mut msgs: Vec<Vec<u8>> =
-                (0..DRIVER_BATCH).map(|_| Vec::with_capacity(32)).collect();
-            let addrs = [None::<UnixAddr>; DRIVER_BATCH];
-            go2.wait();
-            let mut k = 0u64;
-            while k < reports {
-                let n = (reports - k).min(DRIVER_BATCH as u64) as usize;
+    /// Send `reports` MEASUREs round-robin over `flows` flows and count the UPDATE_FIELDS
+    /// answering them, from one busy-polling thread that keeps up to `window` MEASUREs
+    /// unanswered: `sendmmsg` (non-blocking; a full agent queue just means "later") and
+    /// `recvmmsg` of whatever answers are queued, in batches of [`DRIVER_BATCH`].
+    /// Returns (reports/s, answers received). The driver thread never sleeps, so the
+    /// agent never has to wake it, and it has a CPU of its own (2 cores: one for the
+    /// agent, one for the driver).
+    fn throughput(&self, uid: u32, flows: u32, reports: u64, window: u64) -> (f64, u64) {
+        let fd = self.sock.as_raw_fd();
+        let mut sh = MultiHeaders::<UnixAddr>::preallocate(DRIVER_BATCH, None);
+        let mut rh = MultiHeaders::<UnixAddr>::preallocate(DRIVER_BATCH, None);
+        let mut msgs: Vec<Vec<u8>> = (0..DRIVER_BATCH).map(|_| Vec::with_capacity(32)).collect();
+        let addrs = [None::<UnixAddr>; DRIVER_BATCH];
+        let mut bufs = vec![[0u8; 64]; DRIVER_BATCH];
+        let (mut sent, mut got) = (0u64, 0u64);
+        // MEASUREs built but not yet accepted by the kernel.
+        let (mut built_from, mut built_to) = (0usize, 0usize);
+        let start = Instant::now();
+        let mut last = start;
+        while got < reports {
+            // Refill the window.
+            let room = (window - (sent - got)).min(reports - sent) as usize;
+            if built_from == built_to && room > 0 {
+                let n = room.min(DRIVER_BATCH);
                 for (i, m) in msgs.iter_mut().take(n).enumerate() {
-                    let sid = 1 + ((k + i as u64) % u64::from(flows)) as u32;
+                    let sid = 1 + ((sent + i as u64) % u64::from(flows)) as u32;
                     measure_into(sid, uid, 1460, m);
                 }
-                let mut done = 0;
-                while done < n {
-                    let slices: Vec<[IoSlice<'_>; 1]> =
-                        msgs[done..n].iter().map(|m| [IoSlice::new(m)]).collect();
-                    let no_cmsgs: [ControlMessage<'_>; 0] = [];
-                    let r = sendmmsg(
-                        fd,
-                        &mut hdrs,
-                        slices.iter(),
-                        &addrs[..n - done],
-                        no_cmsgs,
-                        MsgFlags::empty(),
-                    )
-                    .expect("agent reachable");
-                    done += r.count();
-                }
-                k += n as u64;
-                sent2.fetch_add(n as u64, Ordering::Relaxed);
+                (built_from, built_to) = (0, n);
             }
-        });
-        let fd = self.sock.as_raw_fd();
-        let mut hdrs = MultiHeaders::<UnixAddr>::preallocate(DRIVER_BATCH, None);
-        let mut bufs = vec![[0u8; 64]; DRIVER_BATCH];
-        self.sock
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .expect("timeout");
-        go.wait();
-        let start = Instant::now();
-        let mut got = 0u64;
-        let mut last = start;
-        'recv: while got < reports {
-            let res: Result<Vec<usize>, _> = {
+            let to_send = (built_to - built_from).min(room);
+            if to_send > 0 {
+                let slices: Vec<[IoSlice<'_>; 1]> = msgs[built_from..built_from + to_send]
+                    .iter()
+                    .map(|m| [IoSlice::new(m)])
+                    .collect();
+                let no_cmsgs: [ControlMessage<'_>; 0] = [];
+                match sendmmsg(
+                    fd,
+                    &mut sh,
+                    slices.iter(),
+                    &addrs[..to_send],
+                    no_cmsgs,
+                    MsgFlags::MSG_DONTWAIT,
+                ) {
+                    Ok(r) => {
+                        let k = r.count();
+                        built_from += k;
+                        sent += k as u64;
+                    }
+                    Err(nix::errno::Errno::EAGAIN) => {}
+                    Err(e) => panic!("agent unreachable: {e}"),
+                }
+            }
+            // Collect answers. `poll` looks at the queue without taking its lock, so the
+            // driver does not contend with the agent queueing answers.
+            let mut pfd = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
+            let ready = matches!(poll(&mut pfd, PollTimeout::ZERO), Ok(n) if n > 0);
+            let lens: Vec<usize> = if !ready {
+                Vec::new()
+            } else {
                 let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
                     bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-                // Blocks (up to the 3 s timeout) for the first UPDATE, then takes what is
-                // queued.
-                recvmmsg(
-                    fd,
-                    &mut hdrs,
-                    iovs.iter_mut(),
-                    MsgFlags::MSG_WAITFORONE,
-                    None,
-                )
-                .map(|r| r.map(|m| m.bytes).collect())
+                match recvmmsg(fd, &mut rh, iovs.iter_mut(), MsgFlags::MSG_DONTWAIT, None) {
+                    Ok(r) => r.map(|m| m.bytes).collect(),
+                    Err(nix::errno::Errno::EAGAIN) => Vec::new(),
+                    Err(e) => panic!("driver receive failed: {e}"),
+                }
             };
-            let Ok(lens) = res else {
-                break 'recv; // 3 s without an answer: the rest is lost
-            };
+            if lens.is_empty() {
+                // 3 s without an answer: the rest is lost.
+                if last.elapsed() > Duration::from_secs(3) {
+                    break;
+                }
+                std::hint::spin_loop();
+                continue;
+            }
             for (b, n) in bufs.iter().zip(lens) {
                 if n >= 2 && msg_type(&b[..n]) == 3 {
                     got += 1;
-                    last = Instant::now();
                 }
             }
+            last = Instant::now();
         }
-        t.join().expect("sender thread");
-        self.sock
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        assert_eq!(sent.load(Ordering::Relaxed), reports);
         let secs = (last - start).as_secs_f64().max(1e-9);
         (got as f64 / secs, got)
     }
@@ -430,79 +450,103 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
+fn max_dgram_qlen() -> u64 {
+    std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(10)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 fn main() {
     let rtt_n = arg("--rtt", 100_000) as usize;
     let reports = arg("--reports", 200_000);
     let rounds = arg("--rounds", 5).max(1);
+    // The agent's socket queues at most max_dgram_qlen + 1 datagrams; twice that in flight
+    // keeps it full while the agent works through the batch it took.
+    let window = arg("--window", 2 * (max_dgram_qlen() + 1)).max(1);
     let only = std::env::args().any(|a| a == "--rtt-only");
+    let skip_rtt = std::env::args().any(|a| a == "--throughput-only");
     let pid = std::process::id();
     println!(
         "agent benchmark: ccp-agent vs portus 0.9, unix datagram sockets; all agents run at once \
          and are measured in alternation ({rounds} rounds) so they share the machine's noise"
     );
-    println!(
-        "load before: {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
-    );
+    println!("load before: {}", loadavg());
 
-    // 1. round trip
-    println!(
-        "\n## round trip MEASURE → on_report → UPDATE_FIELDS, {rtt_n} round trips each (after 1,000 warm-up)\n"
-    );
-    println!(
-        "| agent | p50 µs | p90 µs | p99 µs | p99.9 µs | mean µs | agent CPU µs per round trip |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    let mut setups = Vec::new();
-    for which in ALL {
-        let (run, path, tid) = start(which, &format!("h6-bench-{}-rtt-{pid}", which.tag()));
-        let d = Driver::new(&format!("rtt-{}", which.tag()), &path);
-        let uid = d.setup(1);
-        let mut warm = Histogram::<u64>::new(3).expect("histogram");
-        d.round_trips(uid, 1000, &mut warm);
-        let h = Histogram::<u64>::new(3).expect("histogram");
-        setups.push((which, run, d, uid, h, tid, 0u64, path));
-    }
-    let per_round = rtt_n.div_ceil(rounds as usize);
-    for _ in 0..rounds {
-        for (_, _, d, uid, h, tid, cpu, _) in setups.iter_mut() {
-            let c0 = cpu_ns(*tid);
-            d.round_trips(*uid, per_round, h);
-            *cpu += cpu_ns(*tid) - c0;
+    // 1. round trip, with a datapath that sleeps for the reply and with one that polls.
+    for poll in [false, true] {
+        if skip_rtt {
+            break;
         }
-    }
-    let mut p = HashMap::new();
-    for (which, run, d, _, h, _, cpu, path) in setups {
+        let how = if poll {
+            "datapath busy-polls for the reply"
+        } else {
+            "datapath sleeps in recv for the reply"
+        };
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
-            which.label(),
-            us(h.value_at_quantile(0.5)),
-            us(h.value_at_quantile(0.9)),
-            us(h.value_at_quantile(0.99)),
-            us(h.value_at_quantile(0.999)),
-            h.mean() / 1000.0,
-            cpu as f64 / 1000.0 / (per_round as f64 * rounds as f64)
+            "\n## round trip MEASURE → on_report → UPDATE_FIELDS, {how}; {rtt_n} round trips each (after 1,000 warm-up)\n"
         );
-        p.insert(
-            which,
-            (
-                h.value_at_quantile(0.5) as f64,
-                h.value_at_quantile(0.99) as f64,
-            ),
-        );
-        drop(d);
-        stop(run, &path);
-    }
-    for w in [Which::Ours, Which::OursSpin] {
-        let (o, q) = (p[&w], p[&Which::Portus]);
         println!(
-            "| ratio {} / portus | {:.2} | | {:.2} | | |",
-            w.label(),
-            o.0 / q.0,
-            o.1 / q.1
+            "| agent | p50 µs | p90 µs | p99 µs | p99.9 µs | mean µs | agent CPU µs per round trip |"
         );
+        println!("|---|---|---|---|---|---|---|");
+        let mut setups = Vec::new();
+        for which in ALL {
+            let tag = format!("{}-rtt{}", which.tag(), u8::from(poll));
+            let (run, path, tid) = start(which, &format!("h6-bench-{tag}-{pid}"));
+            let d = Driver::new(&tag, &path);
+            let uid = d.setup(1);
+            let mut warm = Histogram::<u64>::new(3).expect("histogram");
+            d.round_trips(uid, 1000, poll, &mut warm);
+            let h = Histogram::<u64>::new(3).expect("histogram");
+            setups.push((which, run, d, uid, h, tid, 0u64, path));
+        }
+        let per_round = rtt_n.div_ceil(rounds as usize);
+        for _ in 0..rounds {
+            for (_, _, d, uid, h, tid, cpu, _) in setups.iter_mut() {
+                let c0 = cpu_ns(*tid);
+                d.round_trips(*uid, per_round, poll, h);
+                *cpu += cpu_ns(*tid) - c0;
+            }
+        }
+        let mut p = HashMap::new();
+        for (which, run, d, _, h, _, cpu, path) in setups {
+            println!(
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+                which.label(),
+                us(h.value_at_quantile(0.5)),
+                us(h.value_at_quantile(0.9)),
+                us(h.value_at_quantile(0.99)),
+                us(h.value_at_quantile(0.999)),
+                h.mean() / 1000.0,
+                cpu as f64 / 1000.0 / (per_round as f64 * rounds as f64)
+            );
+            p.insert(
+                which,
+                (
+                    h.value_at_quantile(0.5) as f64,
+                    h.value_at_quantile(0.99) as f64,
+                ),
+            );
+            drop(d);
+            stop(run, &path);
+        }
+        for w in [Which::Ours, Which::OursSpin] {
+            let (o, q) = (p[&w], p[&Which::Portus]);
+            println!(
+                "| **ratio {} / portus** | **{:.2}** | | **{:.2}** | | | |",
+                w.label(),
+                o.0 / q.0,
+                o.1 / q.1
+            );
+        }
     }
     if only {
         return;
@@ -510,10 +554,12 @@ fn main() {
 
     // 2. throughput
     println!(
-        "\n## throughput: reports handled per second (median of {rounds} rounds of {reports} MEASUREs, each answered by one UPDATE_FIELDS)\n"
+        "\n## throughput: reports handled per second (median of {rounds} rounds of {reports} MEASUREs, each answered by one UPDATE_FIELDS; busy-polling driver, {window} MEASUREs in flight)\n"
     );
-    println!("| flows | agent | reports/s (median) | agent CPU ns per report | answered |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| flows | agent | reports/s (median) | agent CPU ns per report | agent CPU busy | answered |"
+    );
+    println!("|---|---|---|---|---|---|");
     for flows in [1u32, 100, 10_000] {
         let mut setups = Vec::new();
         for which in ALL {
@@ -522,13 +568,15 @@ fn main() {
             let d = Driver::new(&format!("tp{flows}-{}", which.tag()), &path);
             let uid = d.setup(flows);
             // Warm-up: one report per flow (at most 10,000).
-            d.throughput(uid, flows, u64::from(flows).min(10_000));
-            setups.push((which, run, d, uid, Vec::new(), 0u64, tid, 0u64, path));
+            d.throughput(uid, flows, u64::from(flows).min(10_000), window);
+            setups.push((which, run, d, uid, Vec::new(), 0u64, tid, 0u64, 0f64, path));
         }
         for _ in 0..rounds {
-            for (_, _, d, uid, rates, answered, tid, cpu, _) in setups.iter_mut() {
+            for (_, _, d, uid, rates, answered, tid, cpu, wall, _) in setups.iter_mut() {
                 let c0 = cpu_ns(*tid);
-                let (r, got) = d.throughput(*uid, flows, reports);
+                let t0 = Instant::now();
+                let (r, got) = d.throughput(*uid, flows, reports, window);
+                *wall += t0.elapsed().as_secs_f64();
                 *cpu += cpu_ns(*tid) - c0;
                 rates.push(r);
                 *answered += got;
@@ -536,28 +584,27 @@ fn main() {
         }
         let total = reports * rounds;
         let mut res = HashMap::new();
-        for (which, run, d, _, rates, answered, _, cpu, path) in setups {
+        for (which, run, d, _, rates, answered, _, cpu, wall, path) in setups {
             let rate = median(rates);
             let cpu_per = cpu as f64 / total as f64;
             println!(
-                "| {flows} | {} | {rate:.0} | {cpu_per:.0} | {answered}/{total} |",
-                which.label()
+                "| {flows} | {} | {rate:.0} | {cpu_per:.0} | {:.0} % | {answered}/{total} |",
+                which.label(),
+                cpu as f64 / 1e9 / wall.max(1e-9) * 100.0
             );
             res.insert(which, (rate, cpu_per));
             drop(d);
             stop(run, &path);
         }
-        let (o, q) = (res[&Which::Ours], res[&Which::Portus]);
-        println!(
-            "| {flows} | **ratio ccp-agent / portus** | **{:.2}×** | **{:.2}×** | |",
-            o.0 / q.0,
-            o.1 / q.1
-        );
+        for w in [Which::Ours, Which::OursSpin] {
+            let (o, q) = (res[&w], res[&Which::Portus]);
+            println!(
+                "| {flows} | **ratio {} / portus** | **{:.2}×** | **{:.2}×** | | |",
+                w.label(),
+                o.0 / q.0,
+                o.1 / q.1
+            );
+        }
     }
-    println!(
-        "\nload after: {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
-    );
+    println!("\nload after: {}", loadavg());
 }
