@@ -127,8 +127,9 @@ impl IntoTransport for NetlinkSocket {
 
 impl IntoTransport for UnixSocket {
     type Transport = UnixTransport;
+    /// A [`UnixTransport`] with the spin of [`UnixTransport::spin_from_env`] (default: none).
     fn into_transport(self) -> UnixTransport {
-        UnixTransport::new(self, UnixTransport::DEFAULT_SPIN)
+        UnixTransport::new(self, UnixTransport::spin_from_env())
     }
 }
 
@@ -189,6 +190,10 @@ impl UnixTransport {
     /// A spin budget that pays off on an otherwise idle machine (pass it to
     /// [`UnixTransport::new`]); adaptive, see [`UnixTransport`].
     pub const SUGGESTED_SPIN: Duration = Duration::from_micros(50);
+    /// Never sleep while traffic flows: busy-poll the socket (like a DPDK datapath), one
+    /// CPU per agent. Still adaptive (pauses when preempted), and the stop flag is still
+    /// seen within a poll interval.
+    pub const SPIN_FOREVER: Duration = Duration::MAX;
     /// Spin rounds between two preemption checks.
     const SPIN_CHECK_ROUNDS: u32 = 64;
     /// How long spinning pauses after the thread was found preempted while spinning.
@@ -196,6 +201,36 @@ impl UnixTransport {
     /// Most datagrams per `recvmmsg` / `sendmmsg` call.
     pub const BATCH: usize = 16;
     const SLOT: usize = RECV_BUF_LEN;
+
+    /// Environment variable that opts a [`UnixTransport`] built from a plain socket (e.g.
+    /// by `ccp agent`) into spinning: microseconds to spin after the last datagram, or
+    /// `forever` ([`SPIN_FOREVER`](Self::SPIN_FOREVER)).
+    pub const SPIN_ENV: &'static str = "CCP_AGENT_SPIN_US";
+
+    /// The spin [`SPIN_ENV`](Self::SPIN_ENV) asks for; [`DEFAULT_SPIN`](Self::DEFAULT_SPIN)
+    /// when it is unset or invalid (logged).
+    pub fn spin_from_env() -> Duration {
+        match std::env::var(Self::SPIN_ENV) {
+            Ok(v) => Self::parse_spin(&v).unwrap_or_else(|| {
+                tracing::warn!(
+                    value = %v,
+                    "{} is neither a number of microseconds nor `forever`: not spinning",
+                    Self::SPIN_ENV
+                );
+                Self::DEFAULT_SPIN
+            }),
+            Err(_) => Self::DEFAULT_SPIN,
+        }
+    }
+
+    /// Parse a spin setting: microseconds, or `forever`.
+    pub fn parse_spin(v: &str) -> Option<Duration> {
+        let v = v.trim();
+        if v.eq_ignore_ascii_case("forever") {
+            return Some(Self::SPIN_FOREVER);
+        }
+        v.parse::<u64>().ok().map(Duration::from_micros)
+    }
 
     /// Wrap a bound socket; `spin` is how long to keep polling without sleeping after the
     /// last datagram (`Duration::ZERO`: sleep at once).
@@ -337,22 +372,38 @@ impl UnixTransport {
         self.nivcsw = Some(now);
     }
 
-    /// Spin (bounded by `spin` after the last datagram) on non-blocking receives.
+    /// Spin (bounded by `spin` after the last datagram) on non-blocking receives. Returns
+    /// how many datagrams arrived, and whether the spin budget is left (the spin stopped
+    /// after one poll interval so that the loop can look at its stop flag; with
+    /// [`UnixTransport::SPIN_FOREVER`] it always is).
     fn spin_recv(
         &mut self,
         out: &mut [(usize, Option<UnixAddr>); Self::BATCH],
-    ) -> Result<usize, IpcError> {
-        let Some(deadline) = self.last_msg.map(|t| t + self.spin) else {
-            return Ok(0);
+    ) -> Result<(usize, bool), IpcError> {
+        let Some(last) = self.last_msg else {
+            return Ok((0, false));
         };
-        while Instant::now() < deadline {
+        let now = Instant::now();
+        // `None`: a spin too long to represent, i.e. forever.
+        let budget_end = last.checked_add(self.spin);
+        let interval_end = now.checked_add(self.poll_interval);
+        let end = match (budget_end, interval_end) {
+            (Some(b), Some(i)) => b.min(i),
+            (Some(b), None) => b,
+            (None, Some(i)) => i,
+            (None, None) => now,
+        };
+        loop {
             let n = self.recv_many(out, false)?;
             if n > 0 {
-                return Ok(n);
+                return Ok((n, true));
+            }
+            let t = Instant::now();
+            if t >= end {
+                return Ok((0, budget_end.is_none_or(|b| t < b)));
             }
             std::hint::spin_loop();
         }
-        Ok(0)
     }
 
     fn send_one(&self, bytes: &[u8], to: &UnixAddr, flags: MsgFlags) -> Result<(), Errno> {
@@ -372,8 +423,14 @@ impl AgentTransport for UnixTransport {
         let mut got = [(0usize, None); Self::BATCH];
         let mut n = 0;
         if self.spin_enabled() {
-            n = self.spin_recv(&mut got)?;
+            let (k, budget_left) = self.spin_recv(&mut got)?;
+            n = k;
             self.check_preemption();
+            if n == 0 && budget_left {
+                // Still within the spin budget: do not sleep, let the loop look at its
+                // stop flag and come back.
+                return Ok(0);
+            }
         }
         if n == 0 {
             n = self.recv_many(&mut got, true)?;

@@ -1048,6 +1048,28 @@ mod run_loop {
         unix_run_loop(UnixTransport::SUGGESTED_SPIN);
     }
 
+    #[test]
+    fn unix_run_loop_spinning_forever_answers_and_still_stops() {
+        // Busy-poll mode: never sleeps while traffic flows, must not overflow the deadline
+        // arithmetic, and must still see its stop flag.
+        unix_run_loop(UnixTransport::SPIN_FOREVER);
+    }
+
+    #[test]
+    fn spin_settings_parse() {
+        assert_eq!(
+            UnixTransport::parse_spin("50"),
+            Some(Duration::from_micros(50))
+        );
+        assert_eq!(
+            UnixTransport::parse_spin(" Forever "),
+            Some(UnixTransport::SPIN_FOREVER)
+        );
+        assert_eq!(UnixTransport::parse_spin("0"), Some(Duration::ZERO));
+        assert_eq!(UnixTransport::parse_spin("-1"), None);
+        assert_eq!(UnixTransport::parse_spin("50us"), None);
+    }
+
     fn unix_run_loop(spin: Duration) {
         let _ = new_log();
         let dir = tempfile::tempdir().unwrap();

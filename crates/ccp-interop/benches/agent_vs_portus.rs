@@ -119,11 +119,16 @@ enum Which {
 const ALL: [Which; 3] = [Which::Ours, Which::OursSpin, Which::Portus];
 
 impl Which {
-    fn label(self) -> &'static str {
+    fn label(self) -> String {
         match self {
-            Which::Ours => "ccp-agent",
-            Which::OursSpin => "ccp-agent, adaptive spin 50 µs",
-            Which::Portus => "portus 0.9",
+            Which::Ours => "ccp-agent (default)".into(),
+            Which::OursSpin => match spin_setting() {
+                ccp_agent::UnixTransport::SPIN_FOREVER => {
+                    "ccp-agent, opt-in busy-poll (spin forever)".into()
+                }
+                d => format!("ccp-agent, opt-in adaptive spin {} µs", d.as_micros()),
+            },
+            Which::Portus => "portus 0.9".into(),
         }
     }
     fn tag(self) -> &'static str {
@@ -133,6 +138,16 @@ impl Which {
             Which::Portus => "portus",
         }
     }
+}
+
+/// The opt-in spin of the `OursSpin` agent: `--spin-us N|forever` (default 50 µs).
+fn spin_setting() -> Duration {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--spin-us")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| ccp_agent::UnixTransport::parse_spin(v))
+        .unwrap_or(ccp_agent::UnixTransport::SUGGESTED_SPIN)
 }
 
 fn tids() -> Vec<u64> {
@@ -170,7 +185,7 @@ fn start_inner(which: Which, name: &str) -> (Running, PathBuf) {
             let sock = ccp_ipc::unix::UnixSocket::agent(name, ccp_ipc::Mode::Nonblocking)
                 .expect("bind our agent");
             let spin = if which == Which::OursSpin {
-                ccp_agent::UnixTransport::SUGGESTED_SPIN
+                spin_setting()
             } else {
                 ccp_agent::UnixTransport::DEFAULT_SPIN
             };
