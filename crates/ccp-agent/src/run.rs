@@ -443,7 +443,8 @@ impl AgentTransport for UnixTransport {
                 tracing::debug!("datagram from an unnamed unix address dropped");
                 continue;
             };
-            if self.last_peer.as_deref() != Some(path) {
+            // Byte comparison (`Path`'s `==` compares components).
+            if self.last_peer.as_ref().map(|p| p.as_os_str()) != Some(path.as_os_str()) {
                 self.last_peer = Some(path.to_path_buf());
             }
             let start = i * Self::SLOT;
@@ -463,7 +464,7 @@ impl AgentTransport for UnixTransport {
 
     fn send(&mut self, to: &PathBuf, msg: &[u8]) -> Result<(), IpcError> {
         let addr = match &self.last_dest {
-            Some((p, a)) if p == to => *a,
+            Some((p, a)) if p.as_os_str() == to.as_os_str() => *a,
             _ => {
                 let a = UnixAddr::new(to.as_path()).map_err(|e| IpcError::Send {
                     len: msg.len(),
