@@ -1,18 +1,22 @@
 //! Agent benchmarks, ours (`ccp-agent`) vs portus 0.9, in one run on the same machine,
 //! both over unix datagram sockets with the same program and the same `on_report` work
-//! (read `Report.acked`, send `Cwnd` via UPDATE_FIELDS).
+//! (read `Report.acked`, send `Cwnd` via UPDATE_FIELDS). The driver (the datapath side) is
+//! the same code for every agent.
 //!
-//! 1. Round trip: a driver acting as the datapath sends MEASURE and waits for the
-//!    UPDATE_FIELDS; p50/p90/p99/p99.9 over `--rtt N` round trips (default 100,000).
+//! 1. Round trip: the driver sends MEASURE and waits for the UPDATE_FIELDS, sleeping in
+//!    `recv` or busy-polling its socket (two tables); p50/p90/p99/p99.9 over `--rtt N`
+//!    round trips (default 100,000).
 //! 2. Throughput: reports handled per second with 1, 100 and 10,000 flows (CREATEd
-//!    first). The driver sends MEASUREs from one thread in batches of 8 per `sendmmsg`
-//!    (blocking sends: the kernel's unix-socket backpressure is the flow control, nothing
-//!    can overflow) and counts UPDATE_FIELDS on another (`recvmmsg`), so that the driver is
-//!    cheap and the agent is the bottleneck; every MEASURE must be answered (losses are
-//!    counted).
+//!    first). One busy-polling driver thread keeps `--window` MEASUREs unanswered
+//!    (non-blocking `sendmmsg`/`recvmmsg`), so that the agent, not the driver, is the
+//!    bottleneck; every MEASURE must be answered (the answered column counts them).
 //!
-//! Run: `cargo bench -p ccp-interop --bench agent_vs_portus [-- --rtt N --reports N]`.
-//! Prints tables; asserts nothing about speed.
+//! Agents: ours by default (no spin), ours with the opt-in adaptive spin (`--spin-us N`,
+//! default 50, or `forever`), portus.
+//!
+//! Run: `cargo bench -p ccp-interop --bench agent_vs_portus [-- --rtt N --reports N
+//! --rounds N --window N --spin-us N --rtt-only --throughput-only]`. Prints tables;
+//! asserts nothing about speed.
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
