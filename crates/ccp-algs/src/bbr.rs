@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use ccp_agent::{CongAlg, Datapath, DatapathInfo, Flow, Programs, Report};
 
-use crate::common::{init_cwnd_of, mss_of, report_time, to_reg};
+use crate::common::{init_cwnd_of, install, mss_of, one_program, report_time, to_reg};
 use crate::params::{ParamError, ParamReader, Params, Tunable};
 
 /// Registry name.
@@ -158,18 +158,14 @@ impl CongAlg for Bbr {
     }
 
     fn datapath_programs(&self) -> Programs {
-        [(PROGRAM.to_owned(), PROGRAM_SRC.to_owned())]
-            .into_iter()
-            .collect()
+        one_program(PROGRAM, PROGRAM_SRC)
     }
 
     fn new_flow(&self, mut datapath: Datapath, info: DatapathInfo) -> BbrFlow {
         let mss = mss_of(&info);
         let init = init_cwnd_of(&info, self.init_cwnd);
         let state = BbrState::new(*self, mss, init);
-        if let Err(e) = datapath.set_program(PROGRAM, Some(&[("Cwnd", init)])) {
-            tracing::warn!(sid = info.sock_id, error = %e, "bbr: cannot install program");
-        }
+        install(&mut datapath, &info, NAME, PROGRAM, &[("Cwnd", init)]);
         BbrFlow { datapath, state }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ccp_agent::{DatapathInfo, Report};
+use ccp_agent::{Datapath, DatapathInfo, Programs, Report};
 
 /// MSS assumed when a datapath announces 0.
 pub const DEFAULT_MSS: u64 = 1460;
@@ -25,6 +25,26 @@ pub fn init_cwnd_of(info: &DatapathInfo, configured: Option<u64>) -> u64 {
         0 => DEFAULT_INIT_CWND_PACKETS * mss_of(info),
         c => c,
     })
+}
+
+/// The program map of an algorithm with a single datapath program.
+pub fn one_program(name: &str, src: &str) -> Programs {
+    Programs::from([(name.to_owned(), src.to_owned())])
+}
+
+/// Switch a new flow to `program` with the given initial field values. A failure (the
+/// datapath refuses, e.g. the program is unknown) is logged; the flow keeps whatever the
+/// datapath runs until the next successful switch.
+pub fn install(
+    datapath: &mut Datapath,
+    info: &DatapathInfo,
+    alg: &str,
+    program: &str,
+    fields: &[(&str, u64)],
+) {
+    if let Err(e) = datapath.set_program(program, Some(fields)) {
+        tracing::warn!(sid = info.sock_id, alg, error = %e, "cannot install program");
+    }
 }
 
 /// The time of a report: the datapath's clock (`now_us`, a report variable filled from

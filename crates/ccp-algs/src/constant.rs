@@ -6,7 +6,7 @@
 
 use ccp_agent::{CongAlg, Datapath, DatapathInfo, Flow, Programs, Report};
 
-use crate::common::{mss_of, to_reg};
+use crate::common::{install, mss_of, one_program, to_reg};
 use crate::params::{ParamError, ParamReader, Params, Tunable};
 
 /// Registry name of the constant-rate algorithm.
@@ -33,9 +33,7 @@ pub const PROGRAM_SRC: &str = "(def
 )";
 
 fn programs() -> Programs {
-    [(PROGRAM.to_owned(), PROGRAM_SRC.to_owned())]
-        .into_iter()
-        .collect()
+    one_program(PROGRAM, PROGRAM_SRC)
 }
 
 /// Megabits per second to bytes per second.
@@ -184,9 +182,7 @@ impl ConstFlow {
     fn start(mut datapath: Datapath, info: &DatapathInfo, cwnd: u64, rate: u64) -> ConstFlow {
         let fields = [("Cwnd", cwnd), ("Rate", rate)];
         let fields = if rate > 0 { &fields[..] } else { &fields[..1] };
-        if let Err(e) = datapath.set_program(PROGRAM, Some(fields)) {
-            tracing::warn!(sid = info.sock_id, error = %e, "cannot install program");
-        }
+        install(&mut datapath, info, "const", PROGRAM, fields);
         ConstFlow {
             _datapath: datapath,
             delivered: 0,

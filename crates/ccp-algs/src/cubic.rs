@@ -110,9 +110,7 @@ impl CongAlg for Cubic {
     }
 
     fn datapath_programs(&self) -> Programs {
-        [(PROGRAM.to_owned(), PROGRAM_SRC.to_owned())]
-            .into_iter()
-            .collect()
+        crate::common::one_program(PROGRAM, PROGRAM_SRC)
     }
 
     fn new_flow(&self, datapath: Datapath, info: DatapathInfo) -> Self::Flow {

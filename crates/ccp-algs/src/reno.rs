@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use ccp_agent::{CongAlg, Datapath, DatapathInfo, Flow, Programs, Report};
 
+use crate::common::{init_cwnd_of, install, mss_of, one_program};
+
 /// Registry name.
 pub const NAME: &str = "reno";
 
@@ -57,9 +59,6 @@ pub const PROGRAM_SRC: &str = "(def
     (:= Micros 0)
 )";
 
-/// MSS assumed when a datapath announces 0.
-const DEFAULT_MSS: u64 = 1460;
-
 /// Reno's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reno {
@@ -87,24 +86,20 @@ impl CongAlg for Reno {
     }
 
     fn datapath_programs(&self) -> Programs {
-        [(PROGRAM.to_owned(), PROGRAM_SRC.to_owned())]
-            .into_iter()
-            .collect()
+        one_program(PROGRAM, PROGRAM_SRC)
     }
 
     fn new_flow(&self, mut datapath: Datapath, info: DatapathInfo) -> RenoFlow {
-        let mss = match u64::from(info.mss) {
-            0 => DEFAULT_MSS,
-            m => m,
-        };
-        let init_cwnd = self.init_cwnd.unwrap_or(match u64::from(info.init_cwnd) {
-            0 => 10 * mss,
-            c => c,
-        });
+        let mss = mss_of(&info);
+        let init_cwnd = init_cwnd_of(&info, self.init_cwnd);
         let state = RenoState::new(mss, init_cwnd, self.ssthresh);
-        if let Err(e) = datapath.set_program(PROGRAM, Some(&[("Cwnd", state.cwnd), ("mss", mss)])) {
-            tracing::warn!(sid = info.sock_id, error = %e, "reno: cannot install program");
-        }
+        install(
+            &mut datapath,
+            &info,
+            NAME,
+            PROGRAM,
+            &[("Cwnd", state.cwnd), ("mss", mss)],
+        );
         RenoFlow { datapath, state }
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use ccp_agent::{CongAlg, Datapath, DatapathInfo, Flow, Programs, Report};
 
-use crate::common::{init_cwnd_of, mss_of, report_time, to_reg};
+use crate::common::{init_cwnd_of, install, mss_of, one_program, report_time, to_reg};
 use crate::params::{ParamError, ParamReader, Params, Tunable};
 use crate::window::RECOVERY_SLACK_PACKETS;
 
@@ -136,18 +136,20 @@ impl CongAlg for Vegas {
     }
 
     fn datapath_programs(&self) -> Programs {
-        [(PROGRAM.to_owned(), PROGRAM_SRC.to_owned())]
-            .into_iter()
-            .collect()
+        one_program(PROGRAM, PROGRAM_SRC)
     }
 
     fn new_flow(&self, mut datapath: Datapath, info: DatapathInfo) -> VegasFlow {
         let mss = mss_of(&info);
         let init = init_cwnd_of(&info, self.init_cwnd);
         let state = VegasState::new(*self, mss, init);
-        if let Err(e) = datapath.set_program(PROGRAM, Some(&[("Cwnd", init), ("mss", mss)])) {
-            tracing::warn!(sid = info.sock_id, error = %e, "vegas: cannot install program");
-        }
+        install(
+            &mut datapath,
+            &info,
+            NAME,
+            PROGRAM,
+            &[("Cwnd", init), ("mss", mss)],
+        );
         VegasFlow { datapath, state }
     }
 }

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use ccp_agent::{Datapath, DatapathInfo, Flow, Report};
 
-use crate::common::{mss_of, report_time};
+use crate::common::{install, mss_of, report_time};
 
 /// Name of the shared program.
 pub const PROGRAM: &str = "window";
@@ -338,9 +338,7 @@ impl<L: WindowLaw> WindowFlow<L> {
         let init = crate::common::init_cwnd_of(info, init_cwnd);
         let state = WindowState::new(law, mss, init);
         let fields = [("Cwnd", init), ("mss", mss)];
-        if let Err(e) = datapath.set_program(PROGRAM, Some(&fields)) {
-            tracing::warn!(sid = info.sock_id, alg = name, error = %e, "cannot install program");
-        }
+        install(&mut datapath, info, name, PROGRAM, &fields);
         WindowFlow {
             datapath,
             state,
