@@ -395,6 +395,24 @@ impl Simulation {
         self.touched = touched;
     }
 
+    /// Call flow `i`'s controller with a [`Control`] bound to its knobs and the shared outbox.
+    fn with_controller<R>(
+        &mut self,
+        i: usize,
+        call: impl FnOnce(&mut Flow, &mut Control<'_>) -> R,
+    ) -> R {
+        let f = &mut self.flows[i];
+        let mut ctl = Control::new(
+            self.now,
+            FlowId(i as u32),
+            f.info.mss,
+            self.r.ipc_delay,
+            &mut self.knobs[i],
+            &mut self.outbox,
+        );
+        call(f, &mut ctl)
+    }
+
     fn dispatch_flow_event(&mut self, i: usize, event: CtrlEvent) {
         let f = &mut self.flows[i];
         if f.state != FlowState::Running {
@@ -404,15 +422,7 @@ impl Simulation {
             );
             return;
         }
-        let mut ctl = Control::new(
-            self.now,
-            FlowId(i as u32),
-            f.info.mss,
-            self.r.ipc_delay,
-            &mut self.knobs[i],
-            &mut self.outbox,
-        );
-        f.cc.on_event(event, &mut ctl);
+        self.with_controller(i, |f, ctl| f.cc.on_event(event, ctl));
         self.drain_outbox();
         self.try_send(i);
     }
@@ -425,15 +435,7 @@ impl Simulation {
         f.state = FlowState::Running;
         f.sender.set_active(true);
         self.knobs[i].cwnd = f.info.init_cwnd.max(f.info.mss);
-        let mut ctl = Control::new(
-            self.now,
-            FlowId(i as u32),
-            f.info.mss,
-            self.r.ipc_delay,
-            &mut self.knobs[i],
-            &mut self.outbox,
-        );
-        f.cc.on_start(&f.info, &mut ctl);
+        self.with_controller(i, |f, ctl| f.cc.on_start(&f.info, ctl));
         self.drain_outbox();
         self.try_send(i);
     }
@@ -450,15 +452,7 @@ impl Simulation {
         f.state = FlowState::Stopped;
         f.stopped_at = Some(self.now);
         f.sender.set_active(false);
-        let mut ctl = Control::new(
-            self.now,
-            FlowId(i as u32),
-            f.info.mss,
-            self.r.ipc_delay,
-            &mut self.knobs[i],
-            &mut self.outbox,
-        );
-        f.cc.on_stop(&mut ctl);
+        self.with_controller(i, |f, ctl| f.cc.on_stop(ctl));
         self.drain_outbox();
     }
 
@@ -488,22 +482,16 @@ impl Simulation {
         if let Some(rtt) = outcome.rtt_sample {
             f.stats.rtt.record_ns(rtt);
         }
-        let mut ctl = Control::new(
-            self.now,
-            FlowId(i as u32),
-            f.info.mss,
-            self.r.ipc_delay,
-            &mut self.knobs[i],
-            &mut self.outbox,
-        );
-        let mut m = outcome.measurement;
-        if outcome.entered_recovery {
-            f.cc.on_loss(&m, &mut ctl);
-            // on_ack sees the window on_loss chose
-            m.prims.snd_cwnd = ctl.cwnd();
-            m.prims.snd_rate = ctl.pacing_rate();
-        }
-        f.cc.on_ack(&m, &mut ctl);
+        self.with_controller(i, |f, ctl| {
+            let mut m = outcome.measurement;
+            if outcome.entered_recovery {
+                f.cc.on_loss(&m, ctl);
+                // on_ack sees the window on_loss chose
+                m.prims.snd_cwnd = ctl.cwnd();
+                m.prims.snd_rate = ctl.pacing_rate();
+            }
+            f.cc.on_ack(&m, ctl);
+        });
         if !self.outbox.is_empty() {
             self.drain_outbox();
         }
@@ -524,15 +512,7 @@ impl Simulation {
             Some(d) if d > self.now => self.arm_rto(i),
             Some(_) => {
                 if let Some(m) = f.sender.on_rto(self.now, &self.knobs[i]) {
-                    let mut ctl = Control::new(
-                        self.now,
-                        FlowId(i as u32),
-                        f.info.mss,
-                        self.r.ipc_delay,
-                        &mut self.knobs[i],
-                        &mut self.outbox,
-                    );
-                    f.cc.on_timeout(&m, &mut ctl);
+                    self.with_controller(i, |f, ctl| f.cc.on_timeout(&m, ctl));
                     self.drain_outbox();
                 }
                 self.try_send(i);
@@ -653,16 +633,7 @@ impl Simulation {
         }
         for i in 0..self.flows.len() {
             if self.flows[i].state == FlowState::Running {
-                let f = &mut self.flows[i];
-                let mut ctl = Control::new(
-                    end,
-                    FlowId(i as u32),
-                    f.info.mss,
-                    self.r.ipc_delay,
-                    &mut self.knobs[i],
-                    &mut self.outbox,
-                );
-                f.cc.on_stop(&mut ctl);
+                self.with_controller(i, |f, ctl| f.cc.on_stop(ctl));
             }
         }
         for c in self.components.iter_mut().flatten() {
