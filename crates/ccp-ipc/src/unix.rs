@@ -25,23 +25,52 @@ use nix::sys::socket::{setsockopt, sockopt};
 use crate::{Ipc, IpcError, Mode, is_timeout};
 
 /// A bound unix datagram socket. The socket file is removed when this is dropped.
+///
+/// An agent socket also carries **reply sockets** ([`take_reply_sockets`](Self::take_reply_sockets)):
+/// datagram sockets bound to the same path name *before* the main socket (each bound, then
+/// its file unlinked), so they are unreachable by path but every datagram they send carries
+/// the agent's address, exactly like one sent from the main socket. Connected to a
+/// datapath's socket, such a socket sends to it without the path lookup that every
+/// `sendto` to a filesystem address costs in the kernel (`unix_find_other`), while the main
+/// socket keeps receiving from every datapath.
 #[derive(Debug)]
 pub struct UnixSocket {
     sock: UnixDatagram,
     path: PathBuf,
+    reply: Vec<UnixDatagram>,
 }
 
 impl UnixSocket {
+    /// Reply sockets an agent socket gets ([`UnixSocket::agent`]): one per datapath that
+    /// is answered without a path lookup; further datapaths are answered with `sendto`.
+    pub const AGENT_REPLY_SOCKETS: usize = 8;
+
     /// Bind the agent's socket `/tmp/ccp/<name>` (creating `/tmp/ccp` with mode 0700 if
-    /// needed, removing a stale socket file first, as portus does).
+    /// needed, removing a stale socket file first, as portus does), with
+    /// [`AGENT_REPLY_SOCKETS`](Self::AGENT_REPLY_SOCKETS) reply sockets.
     pub fn agent(name: &str, mode: Mode) -> Result<UnixSocket, IpcError> {
-        UnixSocket::bind(crate::agent_socket_path(name), mode)
+        UnixSocket::bind_with_reply_sockets(
+            crate::agent_socket_path(name),
+            mode,
+            Self::AGENT_REPLY_SOCKETS,
+        )
     }
 
     /// Bind a datagram socket at `path` (any filesystem path). The parent directory is
     /// created with mode 0700 if missing; an existing file at `path` is removed first; the
     /// socket is made mode 0600.
     pub fn bind(path: impl Into<PathBuf>, mode: Mode) -> Result<UnixSocket, IpcError> {
+        UnixSocket::bind_with_reply_sockets(path, mode, 0)
+    }
+
+    /// [`bind`](Self::bind), first creating up to `replies` reply sockets that send with
+    /// `path` as their address (see [`UnixSocket`]). A reply socket that cannot be
+    /// created is logged and left out.
+    pub fn bind_with_reply_sockets(
+        path: impl Into<PathBuf>,
+        mode: Mode,
+        replies: usize,
+    ) -> Result<UnixSocket, IpcError> {
         let path = path.into();
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -52,9 +81,19 @@ impl UnixSocket {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(IpcError::bind(shown, e)),
         }
+        let mut reply = Vec::with_capacity(replies);
+        for _ in 0..replies {
+            match bind_unlinked(&path) {
+                Ok(s) => reply.push(s),
+                Err(e) => {
+                    tracing::warn!(path = %shown, error = %e, "cannot create a reply socket");
+                    break;
+                }
+            }
+        }
         let sock = UnixDatagram::bind(&path).map_err(|e| IpcError::bind(shown.clone(), e))?;
         // From here on the file exists: own it so that Drop removes it on every error path.
-        let s = UnixSocket { sock, path };
+        let s = UnixSocket { sock, path, reply };
         std::fs::set_permissions(&s.path, Permissions::from_mode(0o600))
             .map_err(|e| IpcError::bind(shown.clone(), e))?;
         s.set_mode(mode).map_err(|e| IpcError::bind(shown, e))?;
@@ -64,6 +103,13 @@ impl UnixSocket {
     /// The path this socket is bound to.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Take the reply sockets (see [`UnixSocket`]); later calls return none. Each is
+    /// unconnected, blocking, and sends with this socket's path as its address; connect
+    /// one to a datapath's path to answer that datapath without a path lookup.
+    pub fn take_reply_sockets(&mut self) -> Vec<UnixDatagram> {
+        std::mem::take(&mut self.reply)
     }
 
     /// Switch between blocking (with poll interval) and non-blocking receives.
@@ -93,6 +139,13 @@ impl UnixSocket {
     pub fn as_std(&self) -> &UnixDatagram {
         &self.sock
     }
+}
+
+/// A socket bound to `path` whose file is removed again: it keeps `path` as its address.
+fn bind_unlinked(path: &Path) -> std::io::Result<UnixDatagram> {
+    let s = UnixDatagram::bind(path)?;
+    std::fs::remove_file(path)?;
+    Ok(s)
 }
 
 fn prepare_dir(dir: &Path) -> std::io::Result<()> {
@@ -225,6 +278,45 @@ mod tests {
             .send_to(b"x", &dir.path().join("nobody-here"))
             .unwrap_err();
         assert!(matches!(err, IpcError::Send { len: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn reply_sockets_send_with_the_agent_address_and_the_path_reaches_the_main_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let apath = dir.path().join("agent");
+        let mut agent =
+            UnixSocket::bind_with_reply_sockets(&apath, Mode::Blocking(Duration::from_secs(5)), 3)
+                .unwrap();
+        let replies = agent.take_reply_sockets();
+        assert_eq!(replies.len(), 3);
+        assert!(agent.take_reply_sockets().is_empty(), "taken once");
+        let dp = UnixSocket::bind(
+            dir.path().join("dp"),
+            Mode::Blocking(Duration::from_secs(5)),
+        )
+        .unwrap();
+        // The path leads to the main socket, not to a reply socket.
+        dp.send_to(b"ready", &apath).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = agent.recv_from(&mut buf).unwrap().unwrap();
+        assert_eq!((&buf[..n], from.as_path()), (&b"ready"[..], dp.path()));
+        for (i, r) in replies.iter().enumerate() {
+            assert_eq!(
+                r.local_addr().unwrap().as_pathname(),
+                Some(apath.as_path()),
+                "reply socket {i} is named like the agent"
+            );
+            r.connect(dp.path()).unwrap();
+            r.send(&[i as u8]).unwrap();
+            let (n, from) = dp.recv_from(&mut buf).unwrap().unwrap();
+            assert_eq!((&buf[..n], from), (&[i as u8][..], apath.clone()));
+        }
+        // Answering the sender's address reaches the main socket.
+        dp.send_to(b"again", &apath).unwrap();
+        let (n, _) = agent.recv_from(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..n], b"again");
+        drop(agent);
+        assert!(!apath.exists());
     }
 
     #[test]
