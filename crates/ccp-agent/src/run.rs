@@ -175,6 +175,33 @@ pub struct UnixTransport {
     spin_rounds: u32,
     /// Involuntary context switches of the loop's thread at the last check.
     nivcsw: Option<i64>,
+    /// Reply sockets (see [`UnixSocket`]): each connected to at most one datapath.
+    replies: Vec<ReplySocket>,
+    /// Datapaths that refuse datagrams from a reply socket (their socket is connected to
+    /// the agent's path): answered with `sendto` from the main socket.
+    no_direct: Vec<PathBuf>,
+    /// Index of the reply socket used last (most sends go to the same datapath).
+    last_reply: usize,
+    /// Flushes so far (the clock of reply-socket reuse).
+    flushes: u64,
+    /// Messages sent through reply sockets / addressed from the main socket.
+    direct_sends: u64,
+    addressed_sends: u64,
+}
+
+/// A reply socket and the datapath it is connected to.
+#[derive(Debug)]
+struct ReplySocket {
+    sock: std::os::unix::net::UnixDatagram,
+    /// The connected datapath's path (as its `sockaddr_un`), if connected.
+    peer: Option<UnixAddr>,
+    /// Flush count of the last send through it.
+    last_used: u64,
+}
+
+/// Path bytes of a unix address (`None`: unnamed or abstract).
+fn addr_bytes(a: &UnixAddr) -> Option<&std::ffi::OsStr> {
+    a.path().map(Path::as_os_str)
 }
 
 thread_local! {
@@ -232,9 +259,34 @@ impl UnixTransport {
         v.parse::<u64>().ok().map(Duration::from_micros)
     }
 
+    /// A reply socket unused for this many flushes may be reconnected to another datapath
+    /// when all are taken.
+    const REPLY_IDLE_FLUSHES: u64 = 4096;
+
     /// Wrap a bound socket; `spin` is how long to keep polling without sleeping after the
-    /// last datagram (`Duration::ZERO`: sleep at once).
-    pub fn new(sock: UnixSocket, spin: Duration) -> UnixTransport {
+    /// last datagram (`Duration::ZERO`: sleep at once). The socket's reply sockets (see
+    /// [`UnixSocket::take_reply_sockets`]; an agent socket has
+    /// [`UnixSocket::AGENT_REPLY_SOCKETS`]) answer the first datapaths without a path
+    /// lookup per datagram; the others, and datapaths whose socket is connected to the
+    /// agent, are answered with `sendto` from the bound socket.
+    pub fn new(mut sock: UnixSocket, spin: Duration) -> UnixTransport {
+        let replies = sock
+            .take_reply_sockets()
+            .into_iter()
+            .filter_map(
+                |r| match r.set_write_timeout(Some(Duration::from_secs(1))) {
+                    Ok(()) => Some(ReplySocket {
+                        sock: r,
+                        peer: None,
+                        last_used: 0,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot set a reply socket's send timeout");
+                        None
+                    }
+                },
+            )
+            .collect();
         // Blocking socket: receives wait up to the poll interval (SO_RCVTIMEO), sends
         // block on a full peer queue for at most 1 s.
         if let Err(e) = sock.set_mode(Mode::Blocking(ccp_ipc::DEFAULT_POLL_INTERVAL)) {
@@ -260,6 +312,73 @@ impl UnixTransport {
             spin_off_until: None,
             spin_rounds: 0,
             nivcsw: None,
+            replies,
+            no_direct: Vec::new(),
+            last_reply: 0,
+            flushes: 0,
+            direct_sends: 0,
+            addressed_sends: 0,
+        }
+    }
+
+    /// Messages sent so far through reply sockets (no path lookup) and addressed from
+    /// the bound socket (`sendto`).
+    pub fn send_counts(&self) -> (u64, u64) {
+        (self.direct_sends, self.addressed_sends)
+    }
+
+    /// The reply socket connected to `to`, connecting a free (or long idle) one if there
+    /// is none; `None`: answer `to` with `sendto`.
+    fn reply_for(&mut self, to: &UnixAddr) -> Option<usize> {
+        let key = addr_bytes(to)?;
+        if let Some(r) = self.replies.get(self.last_reply) {
+            if r.peer.as_ref().and_then(addr_bytes) == Some(key) {
+                return Some(self.last_reply);
+            }
+        }
+        if let Some(i) = self
+            .replies
+            .iter()
+            .position(|r| r.peer.as_ref().and_then(addr_bytes) == Some(key))
+        {
+            self.last_reply = i;
+            return Some(i);
+        }
+        if self.replies.is_empty() || self.no_direct.iter().any(|p| p.as_os_str() == key) {
+            return None;
+        }
+        let flushes = self.flushes;
+        let i = self
+            .replies
+            .iter()
+            .position(|r| r.peer.is_none())
+            .or_else(|| {
+                // All taken: reuse the least recently used one if it has been idle long.
+                let (i, r) = self
+                    .replies
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, r)| r.last_used)?;
+                (flushes.saturating_sub(r.last_used) >= Self::REPLY_IDLE_FLUSHES).then_some(i)
+            })?;
+        let r = self.replies.get_mut(i)?;
+        match r.sock.connect(key) {
+            Ok(()) => {
+                tracing::debug!(to = %Path::new(key).display(), "datapath answered through a reply socket");
+                r.peer = Some(*to);
+                r.last_used = flushes;
+                self.last_reply = i;
+                Some(i)
+            }
+            Err(e) => {
+                r.peer = None;
+                if e.raw_os_error() == Some(Errno::EPERM as i32) {
+                    // Its socket is connected to our path: only the bound socket may send.
+                    tracing::debug!(to = %Path::new(key).display(), "datapath accepts only the agent's bound socket");
+                    self.no_direct.push(PathBuf::from(key));
+                }
+                None
+            }
         }
     }
 
@@ -482,9 +601,12 @@ impl AgentTransport for UnixTransport {
     }
 
     fn flush(&mut self) -> u64 {
+        self.flushes += 1;
         let mut failed = 0u64;
         let mut done = 0;
         let total = self.out_msgs.len();
+        // Datapaths whose reply socket failed during this flush: `sendto` for the rest.
+        let mut addressed_only: Vec<UnixAddr> = Vec::new();
         while done < total {
             let Some(&(s0, e0, first)) = self.out_msgs.get(done) else {
                 break;
@@ -500,16 +622,74 @@ impl AgentTransport for UnixTransport {
                 done += 1;
                 continue;
             }
-            // The longest run of messages (≤ BATCH) to peers that are not stuck.
+            let direct = if addressed_only
+                .iter()
+                .any(|a| addr_bytes(a) == addr_bytes(&first))
+            {
+                None
+            } else {
+                self.reply_for(&first)
+            };
+            if let Some(ri) = direct {
+                // The longest run (≤ BATCH) to this datapath, through its reply socket.
+                let key = addr_bytes(&first);
+                let mut end = done + 1;
+                while end < total && end - done < Self::BATCH {
+                    match self.out_msgs.get(end) {
+                        Some(m) if addr_bytes(&m.2) == key => end += 1,
+                        _ => break,
+                    }
+                }
+                let n = end - done;
+                let res = self.send_batch_direct(ri, done, end);
+                let k = *res.as_ref().unwrap_or(&0);
+                self.direct_sends += k.min(n) as u64;
+                done += k.min(n);
+                if k >= n {
+                    continue;
+                }
+                match res {
+                    Err(Errno::EAGAIN | Errno::ETIMEDOUT) | Ok(_) => {
+                        // Its queue stayed full for the whole send timeout: stuck, as below.
+                        failed += 1;
+                        if let Some(path) = first_path(&self.out_msgs, done) {
+                            tracing::warn!(to = %path.display(), "send to datapath timed out; its next messages will not wait");
+                            self.stuck.push(path);
+                        }
+                        done += 1;
+                    }
+                    Err(e) => {
+                        // The datapath went away (ECONNREFUSED: maybe a new one has its
+                        // path now) or refuses the reply socket: free the socket, and send
+                        // the rest of this flush to it with `sendto`, which reports real
+                        // failures; the next flush may connect again.
+                        tracing::debug!(error = %e, "reply socket failed; addressed send");
+                        if let Some(r) = self.replies.get_mut(ri) {
+                            r.peer = None;
+                        }
+                        if e == Errno::EPERM {
+                            if let Some(p) = first.path() {
+                                self.no_direct.push(p.to_path_buf());
+                            }
+                        }
+                        addressed_only.push(first);
+                    }
+                }
+                continue;
+            }
+            // The longest run of messages (≤ BATCH) to peers that are not stuck and have
+            // no reply socket.
             let mut end = done + 1;
             while end < total && end - done < Self::BATCH {
                 match self.out_msgs.get(end) {
-                    Some(m) if !self.is_stuck_addr(&m.2) => end += 1,
+                    Some(m) if !self.is_stuck_addr(&m.2) && !self.has_reply(&m.2) => end += 1,
                     _ => break,
                 }
             }
             let n = end - done;
-            match self.send_batch(done, end) {
+            let res = self.send_batch(done, end);
+            self.addressed_sends += (*res.as_ref().unwrap_or(&0)).min(n) as u64;
+            match res {
                 Ok(k) if k >= n => done += n,
                 res => {
                     // sendmmsg stops at the first message it cannot send (after blocking up
@@ -558,6 +738,58 @@ impl UnixTransport {
             self.stuck.retain(|s| s != p);
             tracing::info!(to = %p.display(), "datapath reads its socket again");
         }
+    }
+
+    /// Whether `a` has a connected reply socket.
+    fn has_reply(&self, a: &UnixAddr) -> bool {
+        let key = addr_bytes(a);
+        key.is_some()
+            && self
+                .replies
+                .iter()
+                .any(|r| r.peer.as_ref().and_then(addr_bytes) == key)
+    }
+
+    /// `sendmmsg` of messages `start..end` (all to reply socket `ri`'s datapath) through
+    /// that connected socket: how many were sent, or the error of the first.
+    fn send_batch_direct(&mut self, ri: usize, start: usize, end: usize) -> Result<usize, Errno> {
+        let flushes = self.flushes;
+        let Some(r) = self.replies.get_mut(ri) else {
+            return Err(Errno::ENOTCONN);
+        };
+        r.last_used = flushes;
+        let fd = r.sock.as_raw_fd();
+        let batch = self.out_msgs.get(start..end).unwrap_or(&[]);
+        let bytes = &self.out_bytes;
+        MMSG.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let (_, sh) = guard.get_or_insert_with(|| {
+                (
+                    MultiHeaders::preallocate(Self::BATCH, None),
+                    MultiHeaders::preallocate(Self::BATCH, None),
+                )
+            });
+            let slices: [[IoSlice<'_>; 1]; Self::BATCH] = std::array::from_fn(|i| {
+                [IoSlice::new(
+                    batch
+                        .get(i)
+                        .and_then(|&(s, e, _)| bytes.get(s..e))
+                        .unwrap_or(&[]),
+                )]
+            });
+            let addrs: [Option<UnixAddr>; Self::BATCH] = [None; Self::BATCH];
+            let no_cmsgs: [ControlMessage<'_>; 0] = [];
+            let n = batch.len().min(Self::BATCH);
+            sendmmsg(
+                fd,
+                sh,
+                slices.iter().take(n),
+                &addrs[..n],
+                no_cmsgs,
+                MsgFlags::empty(),
+            )
+            .map(|r| r.count())
+        })
     }
 
     /// `sendmmsg` of messages `start..end`: how many were sent, or the error of the first.

@@ -996,6 +996,7 @@ fn stress_one_million_random_messages() {
 
 mod run_loop {
     use std::os::unix::net::UnixDatagram;
+    use std::path::{Path, PathBuf};
     use std::time::Duration;
 
     use ccp_ipc::Mode;
@@ -1202,8 +1203,22 @@ mod run_loop {
 
     #[test]
     fn a_datapath_that_stops_reading_costs_one_timeout_then_is_skipped() {
+        stuck_datapath(0);
+    }
+
+    #[test]
+    fn a_datapath_that_stops_reading_costs_one_timeout_then_is_skipped_with_a_reply_socket() {
+        stuck_datapath(1);
+    }
+
+    fn stuck_datapath(replies: usize) {
         let dir = tempfile::tempdir().unwrap();
-        let sock = UnixSocket::bind(dir.path().join("agent"), Mode::Nonblocking).unwrap();
+        let sock = UnixSocket::bind_with_reply_sockets(
+            dir.path().join("agent"),
+            Mode::Nonblocking,
+            replies,
+        )
+        .unwrap();
         let mut t = UnixTransport::new(sock, Duration::ZERO);
         let stuck_path = dir.path().join("stuck");
         let stuck = UnixDatagram::bind(&stuck_path).unwrap();
@@ -1241,6 +1256,85 @@ mod run_loop {
         assert!(!t.is_stuck(&stuck_path));
         assert_eq!(stuck.recv(&mut buf).unwrap(), 12);
         assert_eq!(&buf[8..12], &99u32.to_le_bytes());
+    }
+
+    /// Receive one datagram (10 s bound): its id (READY body) and its sender.
+    fn recv_id(dp: &UnixDatagram) -> (u32, PathBuf) {
+        let mut buf = [0u8; 64];
+        let (n, from) = dp.recv_from(&mut buf).expect("a message arrives");
+        assert_eq!(n, 12);
+        let id = u32::from_le_bytes(buf[8..12].try_into().unwrap());
+        (id, from.as_pathname().expect("named sender").to_path_buf())
+    }
+
+    fn bound_dp(path: &Path) -> UnixDatagram {
+        let d = UnixDatagram::bind(path).unwrap();
+        d.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        d
+    }
+
+    #[test]
+    fn reply_sockets_answer_under_the_agent_address_and_lose_nothing_on_restart_or_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let apath = dir.path().join("agent");
+        let sock = UnixSocket::bind_with_reply_sockets(&apath, Mode::Nonblocking, 2).unwrap();
+        let mut t = UnixTransport::new(sock, Duration::ZERO);
+        let p1 = dir.path().join("dp1");
+        let dp1 = bound_dp(&p1);
+        // A batch to one datapath goes through its reply socket, in order, from the
+        // agent's address (8: the kernel queues ~11 datagrams per unix socket).
+        for i in 0..8 {
+            t.send(&p1, &ready_with_id(i)).unwrap();
+        }
+        assert_eq!(t.flush(), 0);
+        for i in 0..8 {
+            assert_eq!(recv_id(&dp1), (i, apath.clone()));
+        }
+        assert_eq!(t.send_counts(), (8, 0));
+
+        // The datapath restarts at the same path: the reply socket's peer is gone; the
+        // message still reaches the new socket (sendto), and the next one is direct again.
+        drop(dp1);
+        std::fs::remove_file(&p1).unwrap();
+        let dp1 = bound_dp(&p1);
+        t.send(&p1, &ready_with_id(100)).unwrap();
+        assert_eq!(t.flush(), 0);
+        assert_eq!(recv_id(&dp1), (100, apath.clone()));
+        assert_eq!(t.send_counts(), (8, 1));
+        t.send(&p1, &ready_with_id(101)).unwrap();
+        assert_eq!(t.flush(), 0);
+        assert_eq!(recv_id(&dp1), (101, apath.clone()));
+        assert_eq!(t.send_counts(), (9, 1));
+
+        // A datapath whose socket is connected to the agent's path accepts only the bound
+        // socket: answered with sendto, every time.
+        let p2 = dir.path().join("dp2");
+        let dp2 = bound_dp(&p2);
+        dp2.connect(&apath).unwrap();
+        for i in 0..3 {
+            t.send(&p2, &ready_with_id(200 + i)).unwrap();
+            assert_eq!(t.flush(), 0);
+            assert_eq!(recv_id(&dp2), (200 + i, apath.clone()));
+        }
+        assert_eq!(t.send_counts(), (9, 4));
+
+        // More datapaths than reply sockets: interleaved messages, all delivered in order
+        // per datapath (dp3 takes the second reply socket, dp4 gets sendto).
+        let p3 = dir.path().join("dp3");
+        let p4 = dir.path().join("dp4");
+        let (dp3, dp4) = (bound_dp(&p3), bound_dp(&p4));
+        for i in 0..6 {
+            for p in [&p1, &p3, &p4] {
+                t.send(p, &ready_with_id(300 + i)).unwrap();
+            }
+        }
+        assert_eq!(t.flush(), 0);
+        for i in 0..6 {
+            for d in [&dp1, &dp3, &dp4] {
+                assert_eq!(recv_id(d), (300 + i, apath.clone()));
+            }
+        }
+        assert_eq!(t.send_counts(), (9 + 12, 4 + 6));
     }
 
     fn ready_with_id(id: u32) -> Vec<u8> {
