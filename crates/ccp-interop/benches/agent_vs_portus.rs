@@ -272,7 +272,12 @@ fn msg_type(m: &[u8]) -> u16 {
 }
 
 struct Driver {
+    /// Bound at `path`, not connected (like spec §5.1 datapaths): receives the answers.
     sock: UnixDatagram,
+    /// Bound under the same name before `sock` (its file then removed) and connected to
+    /// the agent: sends MEASUREs without a per-datagram path lookup, and they still come
+    /// from `path`.
+    tx: UnixDatagram,
     path: PathBuf,
 }
 
@@ -281,17 +286,23 @@ impl Driver {
         let path =
             ccp_ipc::default_socket_dir().join(format!("h6-bench-dp-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
+        // The send socket first: bound at `path`, whose file is then removed so that
+        // `sock` can bind there; datagrams from `tx` still carry `path` as their sender.
+        let tx = UnixDatagram::bind(&path).expect("bind driver send socket");
+        std::fs::remove_file(&path).expect("unlink driver send socket");
         let sock = UnixDatagram::bind(&path).expect("bind driver");
-        // Connected: the driver's sends skip the per-datagram path lookup (cheaper driver,
-        // same for every agent), and it only accepts datagrams from the agent.
-        sock.connect(agent).expect("agent socket exists");
+        // Connected send socket: the driver's sends skip the per-datagram path lookup
+        // (a cheaper driver, the same for every agent). The receiving socket stays
+        // unconnected, as datapaths do (spec §5.1), so an agent may answer from any of
+        // its sockets.
+        tx.connect(agent).expect("agent socket exists");
         sock.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
-        Driver { sock, path }
+        Driver { sock, tx, path }
     }
 
     fn send(&self, m: &[u8]) {
-        self.sock.send(m).expect("agent reachable");
+        self.tx.send(m).expect("agent reachable");
     }
 
     fn recv<'a>(&self, buf: &'a mut [u8]) -> &'a [u8] {
@@ -363,8 +374,10 @@ impl Driver {
     /// agent, one for the driver).
     fn throughput(&self, uid: u32, flows: u32, reports: u64, window: u64) -> (f64, u64) {
         let fd = self.sock.as_raw_fd();
+        let tx = self.tx.as_raw_fd();
         let mut sh = MultiHeaders::<UnixAddr>::preallocate(DRIVER_BATCH, None);
-        let mut rh = MultiHeaders::<UnixAddr>::preallocate(DRIVER_BATCH, None);
+        // No sender addresses wanted: every answer comes from the agent.
+        let mut rh = MultiHeaders::<()>::preallocate(DRIVER_BATCH, None);
         let mut msgs: Vec<Vec<u8>> = (0..DRIVER_BATCH).map(|_| Vec::with_capacity(32)).collect();
         let addrs = [None::<UnixAddr>; DRIVER_BATCH];
         let mut bufs = vec![[0u8; 64]; DRIVER_BATCH];
@@ -392,7 +405,7 @@ impl Driver {
                     .collect();
                 let no_cmsgs: [ControlMessage<'_>; 0] = [];
                 match sendmmsg(
-                    fd,
+                    tx,
                     &mut sh,
                     slices.iter(),
                     &addrs[..to_send],
