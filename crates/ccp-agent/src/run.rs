@@ -127,7 +127,8 @@ impl IntoTransport for NetlinkSocket {
 
 impl IntoTransport for UnixSocket {
     type Transport = UnixTransport;
-    /// A [`UnixTransport`] with the spin of [`UnixTransport::spin_from_env`] (default: none).
+    /// A [`UnixTransport`] with the spin of [`UnixTransport::spin_from_env`] (default:
+    /// [`UnixTransport::DEFAULT_SPIN`]).
     fn into_transport(self) -> UnixTransport {
         UnixTransport::new(self, UnixTransport::spin_from_env())
     }
@@ -144,17 +145,28 @@ impl IntoTransport for UnixTransport {
 ///
 /// Each round takes every queued datagram with one `recvmmsg` (up to
 /// [`BATCH`](Self::BATCH)), waiting up to the poll interval for the first one
-/// (`MSG_WAITFORONE`). With a non-zero `spin` (off by default; e.g.
-/// [`SUGGESTED_SPIN`](Self::SUGGESTED_SPIN)) it first polls without
-/// sleeping for up to `spin` after the last datagram, which saves the wake-up of the agent
-/// thread on an otherwise idle machine (where a wake-up costs tens of µs). Spinning is
-/// adaptive: every 64 spin rounds the thread's involuntary context switches are checked,
-/// and if it was preempted (the CPUs are contended, so spinning steals time from the
-/// datapath and costs the agent its time slice) spinning pauses for 250 ms. Sends are queued and go out with one `sendmmsg` per batch
-/// after each round; they block when a datapath's receive queue is full, with a 1 s
-/// timeout. A datapath whose send timed out is "stuck": its messages are then sent without
-/// blocking (dropped, counted, while its queue stays full) until one goes through, so a
-/// datapath that stopped reading costs the others at most one timeout.
+/// (`MSG_WAITFORONE`).
+///
+/// **Spinning.** Before sleeping, the thread keeps polling the socket for up to `spin`
+/// after the last datagram ([`DEFAULT_SPIN`](Self::DEFAULT_SPIN) = 50 µs; `0` turns it
+/// off). When the next datagram comes within that time (a datapath that answers at once,
+/// or many flows), this saves the agent's wake-up, which on an idle machine costs tens of
+/// µs of latency and about as much CPU as the spin. Spinning is adaptive, so that it only
+/// costs CPU while it pays: spins are counted in windows of 32, and when most of a
+/// window's spins ended without a datagram (traffic sparser than the budget) spinning
+/// pauses for 10 ms, doubling up to 1 s while that goes on; and every 64 spin rounds the
+/// thread's involuntary context switches are checked: if it was preempted (the CPUs are
+/// contended, so spinning steals time from the datapath) spinning pauses for 250 ms. An
+/// idle agent therefore spins at most 32 × 50 µs per second.
+///
+/// **Sending.** Sends are queued and go out with one `sendmmsg` per batch after each
+/// round. The first datapaths ([`UnixSocket::AGENT_REPLY_SOCKETS`]) are answered through a
+/// reply socket connected to them (no path lookup per datagram; the datagrams still come
+/// from the agent's path); the others, and datapaths whose socket is connected to the
+/// agent's path, with `sendto`. Sends block when a datapath's receive queue is full, with
+/// a 1 s timeout. A datapath whose send timed out is "stuck": its messages are then sent
+/// without blocking (dropped, counted, while its queue stays full) until one goes
+/// through, so a datapath that stopped reading costs the others at most one timeout.
 #[derive(Debug)]
 pub struct UnixTransport {
     sock: UnixSocket,
@@ -175,6 +187,16 @@ pub struct UnixTransport {
     spin_rounds: u32,
     /// Involuntary context switches of the loop's thread at the last check.
     nivcsw: Option<i64>,
+    /// Spins of the current accounting window that ended with a datagram / with the
+    /// budget spent.
+    spin_hits: u32,
+    spin_misses: u32,
+    /// The next pause when a window's spins mostly miss.
+    miss_backoff: Duration,
+    /// Spin hits / misses since the start.
+    total_hits: u64,
+    total_misses: u64,
+    miss_pauses: u64,
     /// Reply sockets (see [`UnixSocket`]): each connected to at most one datapath.
     replies: Vec<ReplySocket>,
     /// Datapaths that refuse datagrams from a reply socket (their socket is connected to
@@ -187,6 +209,16 @@ pub struct UnixTransport {
     /// Messages sent through reply sockets / addressed from the main socket.
     direct_sends: u64,
     addressed_sends: u64,
+}
+
+/// How a spin ended.
+enum Spin {
+    /// Datagrams arrived (this many).
+    Got(usize),
+    /// The poll interval is over, the spin budget is not (look at the stop flag).
+    Interval,
+    /// The budget is spent (or there was none): sleep.
+    Over,
 }
 
 /// A reply socket and the datapath it is connected to.
@@ -211,16 +243,19 @@ thread_local! {
 }
 
 impl UnixTransport {
-    /// Default spin before sleeping: none (a control plane should not burn a CPU by
-    /// default, and on a contended machine spinning makes latency worse).
-    pub const DEFAULT_SPIN: Duration = Duration::ZERO;
-    /// A spin budget that pays off on an otherwise idle machine (pass it to
-    /// [`UnixTransport::new`]); adaptive, see [`UnixTransport`].
-    pub const SUGGESTED_SPIN: Duration = Duration::from_micros(50);
+    /// Default spin before sleeping: 50 µs, adaptive (see [`UnixTransport`]).
+    pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+    /// No spin: sleep as soon as the queue is empty (what portus does).
+    pub const NO_SPIN: Duration = Duration::ZERO;
     /// Never sleep while traffic flows: busy-poll the socket (like a DPDK datapath), one
     /// CPU per agent. Still adaptive (pauses when preempted), and the stop flag is still
     /// seen within a poll interval.
     pub const SPIN_FOREVER: Duration = Duration::MAX;
+    /// Spins per hit/miss accounting window.
+    const SPIN_WINDOW: u32 = 32;
+    /// First and longest pause of spinning when most spins of a window missed.
+    const MISS_BACKOFF_MIN: Duration = Duration::from_millis(10);
+    const MISS_BACKOFF_MAX: Duration = Duration::from_secs(1);
     /// Spin rounds between two preemption checks.
     const SPIN_CHECK_ROUNDS: u32 = 64;
     /// How long spinning pauses after the thread was found preempted while spinning.
@@ -229,9 +264,9 @@ impl UnixTransport {
     pub const BATCH: usize = 16;
     const SLOT: usize = RECV_BUF_LEN;
 
-    /// Environment variable that opts a [`UnixTransport`] built from a plain socket (e.g.
-    /// by `ccp agent`) into spinning: microseconds to spin after the last datagram, or
-    /// `forever` ([`SPIN_FOREVER`](Self::SPIN_FOREVER)).
+    /// Environment variable that sets the spin of a [`UnixTransport`] built from a plain
+    /// socket (e.g. by `ccp agent` without `--spin-us`): microseconds to spin after the
+    /// last datagram (`0`: none), or `forever` ([`SPIN_FOREVER`](Self::SPIN_FOREVER)).
     pub const SPIN_ENV: &'static str = "CCP_AGENT_SPIN_US";
 
     /// The spin [`SPIN_ENV`](Self::SPIN_ENV) asks for; [`DEFAULT_SPIN`](Self::DEFAULT_SPIN)
@@ -241,7 +276,7 @@ impl UnixTransport {
             Ok(v) => Self::parse_spin(&v).unwrap_or_else(|| {
                 tracing::warn!(
                     value = %v,
-                    "{} is neither a number of microseconds nor `forever`: not spinning",
+                    "{} is neither a number of microseconds nor `forever`: default spin",
                     Self::SPIN_ENV
                 );
                 Self::DEFAULT_SPIN
@@ -312,6 +347,12 @@ impl UnixTransport {
             spin_off_until: None,
             spin_rounds: 0,
             nivcsw: None,
+            spin_hits: 0,
+            spin_misses: 0,
+            miss_backoff: Self::MISS_BACKOFF_MIN,
+            total_hits: 0,
+            total_misses: 0,
+            miss_pauses: 0,
             replies,
             no_direct: Vec::new(),
             last_reply: 0,
@@ -491,20 +532,21 @@ impl UnixTransport {
         self.nivcsw = Some(now);
     }
 
-    /// Spin (bounded by `spin` after the last datagram) on non-blocking receives. Returns
-    /// how many datagrams arrived, and whether the spin budget is left (the spin stopped
-    /// after one poll interval so that the loop can look at its stop flag; with
-    /// [`UnixTransport::SPIN_FOREVER`] it always is).
+    /// Spin (bounded by `spin` after the last datagram) on non-blocking receives, and
+    /// keep the hit/miss account of [`UnixTransport`]'s adaptive policy.
     fn spin_recv(
         &mut self,
         out: &mut [(usize, Option<UnixAddr>); Self::BATCH],
-    ) -> Result<(usize, bool), IpcError> {
+    ) -> Result<Spin, IpcError> {
         let Some(last) = self.last_msg else {
-            return Ok((0, false));
+            return Ok(Spin::Over);
         };
         let now = Instant::now();
         // `None`: a spin too long to represent, i.e. forever.
         let budget_end = last.checked_add(self.spin);
+        if budget_end.is_some_and(|b| now >= b) {
+            return Ok(Spin::Over);
+        }
         let interval_end = now.checked_add(self.poll_interval);
         let end = match (budget_end, interval_end) {
             (Some(b), Some(i)) => b.min(i),
@@ -512,17 +554,76 @@ impl UnixTransport {
             (None, Some(i)) => i,
             (None, None) => now,
         };
+        let mut spun = false;
         loop {
             let n = self.recv_many(out, false)?;
             if n > 0 {
-                return Ok((n, true));
+                if spun {
+                    self.spin_account(true);
+                }
+                return Ok(Spin::Got(n));
             }
             let t = Instant::now();
             if t >= end {
-                return Ok((0, budget_end.is_none_or(|b| t < b)));
+                return Ok(if budget_end.is_none_or(|b| t < b) {
+                    Spin::Interval
+                } else {
+                    self.spin_account(false);
+                    Spin::Over
+                });
             }
+            spun = true;
             std::hint::spin_loop();
         }
+    }
+
+    /// Count one spin that ended with a datagram (`hit`) or with the budget spent. Every
+    /// [`SPIN_WINDOW`](Self::SPIN_WINDOW) spins: if most missed, spinning does not pay
+    /// (datagrams come further apart than the budget) and pauses, for 10 ms doubling up to
+    /// 1 s while it keeps missing.
+    fn spin_account(&mut self, hit: bool) {
+        if hit {
+            self.total_hits += 1;
+        } else {
+            self.total_misses += 1;
+        }
+        if self.spin == Self::SPIN_FOREVER {
+            return;
+        }
+        if hit {
+            self.spin_hits += 1;
+        } else {
+            self.spin_misses += 1;
+        }
+        if self.spin_hits + self.spin_misses < Self::SPIN_WINDOW {
+            return;
+        }
+        if self.spin_misses > self.spin_hits {
+            tracing::debug!(
+                hits = self.spin_hits,
+                misses = self.spin_misses,
+                pause = ?self.miss_backoff,
+                "spinning does not pay: paused"
+            );
+            self.spin_off_until = Some(Instant::now() + self.miss_backoff);
+            self.miss_pauses += 1;
+            self.miss_backoff = (self.miss_backoff * 2).min(Self::MISS_BACKOFF_MAX);
+        } else {
+            self.miss_backoff = Self::MISS_BACKOFF_MIN;
+        }
+        self.spin_hits = 0;
+        self.spin_misses = 0;
+    }
+
+    /// Since the transport was made: spins that ended with a datagram, spins that ran
+    /// out of budget, and pauses because most spins of a window ran out.
+    pub fn spin_counts(&self) -> (u64, u64, u64) {
+        (self.total_hits, self.total_misses, self.miss_pauses)
+    }
+
+    /// Whether spinning is paused now (it did not pay, or the thread was preempted).
+    pub fn spin_paused(&self) -> bool {
+        self.spin_off_until.is_some_and(|t| Instant::now() < t)
     }
 
     fn send_one(&self, bytes: &[u8], to: &UnixAddr, flags: MsgFlags) -> Result<(), Errno> {
@@ -542,13 +643,14 @@ impl AgentTransport for UnixTransport {
         let mut got = [(0usize, None); Self::BATCH];
         let mut n = 0;
         if self.spin_enabled() {
-            let (k, budget_left) = self.spin_recv(&mut got)?;
-            n = k;
+            let spin = self.spin_recv(&mut got)?;
             self.check_preemption();
-            if n == 0 && budget_left {
+            match spin {
+                Spin::Got(k) => n = k,
                 // Still within the spin budget: do not sleep, let the loop look at its
                 // stop flag and come back.
-                return Ok(0);
+                Spin::Interval => return Ok(0),
+                Spin::Over => {}
             }
         }
         if n == 0 {

@@ -1046,7 +1046,7 @@ mod run_loop {
 
     #[test]
     fn unix_run_loop_with_spin_answers_every_report() {
-        unix_run_loop(UnixTransport::SUGGESTED_SPIN);
+        unix_run_loop(UnixTransport::DEFAULT_SPIN);
     }
 
     #[test]
@@ -1069,6 +1069,36 @@ mod run_loop {
         assert_eq!(UnixTransport::parse_spin("0"), Some(Duration::ZERO));
         assert_eq!(UnixTransport::parse_spin("-1"), None);
         assert_eq!(UnixTransport::parse_spin("50us"), None);
+    }
+
+    #[test]
+    fn idle_spins_are_misses_and_a_window_of_them_pauses_spinning() {
+        let dir = tempfile::tempdir().unwrap();
+        let apath = dir.path().join("agent");
+        let sock = UnixSocket::bind(&apath, Mode::Nonblocking).unwrap();
+        let mut t = UnixTransport::new(sock, UnixTransport::DEFAULT_SPIN);
+        t.set_poll_interval(Duration::from_millis(1));
+        let dp = UnixDatagram::bind(dir.path().join("dp")).unwrap();
+        let mut seen = 0;
+        let mut on = |_: &PathBuf, _: &[u8]| seen += 1;
+        // No datagram yet: nothing to spin after.
+        assert_eq!(t.recv_batch(&mut on).unwrap(), 0);
+        assert_eq!(t.spin_counts(), (0, 0, 0));
+        // Sparse traffic: after each datagram the socket stays idle, so the spin runs out
+        // (a miss) and the thread sleeps a poll interval; the next datagram comes after the
+        // budget and is not a spin at all.
+        for round in 1..=32u64 {
+            dp.send_to(b"x", &apath).unwrap();
+            assert_eq!(t.recv_batch(&mut on).unwrap(), 1);
+            assert_eq!(t.recv_batch(&mut on).unwrap(), 0);
+            assert_eq!(t.spin_counts().1, round, "one miss per idle gap");
+        }
+        assert_eq!(seen, 32);
+        assert_eq!(
+            t.spin_counts(),
+            (0, 32, 1),
+            "a window of misses pauses spinning"
+        );
     }
 
     fn unix_run_loop(spin: Duration) {

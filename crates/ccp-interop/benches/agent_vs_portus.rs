@@ -11,8 +11,9 @@
 //!    (non-blocking `sendmmsg`/`recvmmsg`), so that the agent, not the driver, is the
 //!    bottleneck; every MEASURE must be answered (the answered column counts them).
 //!
-//! Agents: ours by default (no spin), ours with the opt-in adaptive spin (`--spin-us N`,
-//! default 50, or `forever`), portus.
+//! Agents: ours with its default transport (adaptive spin of 50 µs before sleeping;
+//! `--spin-us N|forever` changes it), ours without spinning (`--spin-us 0`, sleeps as
+//! soon as its queue is empty, like portus), portus.
 //!
 //! Run: `cargo bench -p ccp-interop --bench agent_vs_portus [-- --rtt N --reports N
 //! --rounds N --window N --spin-us N --rtt-only --throughput-only]`. Prints tables;
@@ -113,45 +114,50 @@ enum Running {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Which {
-    /// Our agent with its default transport (batched `recvmmsg`/`sendmmsg`, no spin).
+    /// Our agent with its default transport (batched `recvmmsg`/`sendmmsg`, reply
+    /// sockets, adaptive 50 µs spin before sleeping).
     Ours,
-    /// Our agent with the adaptive 50 µs spin before sleeping.
-    OursSpin,
+    /// Our agent without spinning.
+    OursNoSpin,
     Portus,
 }
 
-const ALL: [Which; 3] = [Which::Ours, Which::OursSpin, Which::Portus];
+const ALL: [Which; 3] = [Which::Ours, Which::OursNoSpin, Which::Portus];
 
 impl Which {
     fn label(self) -> String {
         match self {
-            Which::Ours => "ccp-agent (default)".into(),
-            Which::OursSpin => match spin_setting() {
+            Which::Ours => match spin_setting() {
                 ccp_agent::UnixTransport::SPIN_FOREVER => {
-                    "ccp-agent, opt-in busy-poll (spin forever)".into()
+                    "ccp-agent, --spin-us forever (busy-poll)".into()
                 }
-                d => format!("ccp-agent, opt-in adaptive spin {} µs", d.as_micros()),
+                ccp_agent::UnixTransport::DEFAULT_SPIN => {
+                    "ccp-agent (default: adaptive spin 50 µs)".into()
+                }
+                d => format!("ccp-agent, adaptive spin {} µs", d.as_micros()),
             },
+            Which::OursNoSpin => "ccp-agent, --spin-us 0 (no spin)".into(),
             Which::Portus => "portus 0.9".into(),
         }
     }
     fn tag(self) -> &'static str {
         match self {
             Which::Ours => "ours",
-            Which::OursSpin => "ourspin",
+            Which::OursNoSpin => "oursnospin",
             Which::Portus => "portus",
         }
     }
 }
 
-/// The opt-in spin of the `OursSpin` agent: `--spin-us N|forever` (default 50 µs).
+/// The spin of the default `Ours` agent: `--spin-us N|forever` (default
+/// [`ccp_agent::UnixTransport::DEFAULT_SPIN`]).
 fn spin_setting() -> Duration {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == "--spin-us")
         .and_then(|i| args.get(i + 1))
         .and_then(|v| ccp_agent::UnixTransport::parse_spin(v))
-        .unwrap_or(ccp_agent::UnixTransport::SUGGESTED_SPIN)
+        .unwrap_or(ccp_agent::UnixTransport::DEFAULT_SPIN)
 }
 
 fn tids() -> Vec<u64> {
@@ -185,13 +191,13 @@ fn start(which: Which, name: &str) -> (Running, PathBuf, u64) {
 fn start_inner(which: Which, name: &str) -> (Running, PathBuf) {
     let path = ccp_ipc::agent_socket_path(name);
     match which {
-        Which::Ours | Which::OursSpin => {
+        Which::Ours | Which::OursNoSpin => {
             let sock = ccp_ipc::unix::UnixSocket::agent(name, ccp_ipc::Mode::Nonblocking)
                 .expect("bind our agent");
-            let spin = if which == Which::OursSpin {
+            let spin = if which == Which::Ours {
                 spin_setting()
             } else {
-                ccp_agent::UnixTransport::DEFAULT_SPIN
+                ccp_agent::UnixTransport::NO_SPIN
             };
             let h = ccp_agent::RunBuilder::new(ccp_agent::UnixTransport::new(sock, spin))
                 .default_alg(Ours)
@@ -570,7 +576,7 @@ fn main() {
             drop(d);
             stop(run, &path);
         }
-        for w in [Which::Ours, Which::OursSpin] {
+        for w in [Which::Ours, Which::OursNoSpin] {
             let (o, q) = (p[&w], p[&Which::Portus]);
             println!(
                 "| **ratio {} / portus** | **{:.2}** | | **{:.2}** | | | |",
@@ -628,7 +634,7 @@ fn main() {
             drop(d);
             stop(run, &path);
         }
-        for w in [Which::Ours, Which::OursSpin] {
+        for w in [Which::Ours, Which::OursNoSpin] {
             let (o, q) = (res[&w], res[&Which::Portus]);
             println!(
                 "| {flows} | **ratio {} / portus** | **{:.2}×** | **{:.2}×** | | |",
