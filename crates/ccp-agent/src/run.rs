@@ -15,7 +15,8 @@ use ccp_ipc::{Ipc, IpcError, Mode, RECV_BUF_LEN};
 use nix::errno::Errno;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::socket::{
-    ControlMessage, MsgFlags, MultiHeaders, SockaddrLike, UnixAddr, recvmmsg, sendmmsg, sendto,
+    ControlMessage, MsgFlags, MultiHeaders, SockaddrLike, UnixAddr, recvmmsg, recvmsg, sendmmsg,
+    sendto,
 };
 use std::cell::RefCell;
 
@@ -197,6 +198,8 @@ pub struct UnixTransport {
     total_hits: u64,
     total_misses: u64,
     miss_pauses: u64,
+    /// Receive rounds since the reply sockets were last read.
+    rounds_since_drain: u32,
     /// Reply sockets (see [`UnixSocket`]): each connected to at most one datapath.
     replies: Vec<ReplySocket>,
     /// Datapaths that refuse datagrams from a reply socket (their socket is connected to
@@ -251,6 +254,8 @@ impl UnixTransport {
     /// CPU per agent. Still adaptive (pauses when preempted), and the stop flag is still
     /// seen within a poll interval.
     pub const SPIN_FOREVER: Duration = Duration::MAX;
+    /// Receive rounds between two reads of the reply sockets when never idle.
+    const DRAIN_ROUNDS: u32 = 1024;
     /// Spins per hit/miss accounting window.
     const SPIN_WINDOW: u32 = 32;
     /// First and longest pause of spinning when most spins of a window missed.
@@ -353,6 +358,8 @@ impl UnixTransport {
             total_hits: 0,
             total_misses: 0,
             miss_pauses: 0,
+            // The first round reads them (datagrams from the start-up window).
+            rounds_since_drain: Self::DRAIN_ROUNDS,
             replies,
             no_direct: Vec::new(),
             last_reply: 0,
@@ -656,6 +663,15 @@ impl AgentTransport for UnixTransport {
         if n == 0 {
             n = self.recv_many(&mut got, true)?;
         }
+        self.rounds_since_drain += 1;
+        if n == 0 || self.rounds_since_drain >= Self::DRAIN_ROUNDS {
+            self.rounds_since_drain = 0;
+            let drained = self.drain_replies(on_msg);
+            if drained > 0 {
+                self.last_msg = Some(Instant::now());
+                return Ok(drained);
+            }
+        }
         for (i, (len, addr)) in got.iter().take(n).enumerate() {
             // An unbound sender comes with an address length of 0; nix's `path()` asserts
             // on such lengths, so look at the length first.
@@ -825,6 +841,36 @@ fn first_path(msgs: &[(usize, usize, UnixAddr)], i: usize) -> Option<PathBuf> {
 }
 
 impl UnixTransport {
+    /// Pass on the datagrams that reached a reply socket. Only possible for a datapath that
+    /// sent (or connected) to the agent's path in the microseconds while a reply socket
+    /// held it, as the agent socket was being bound; read when idle and every
+    /// [`DRAIN_ROUNDS`](Self::DRAIN_ROUNDS) rounds, so that nothing is lost.
+    fn drain_replies(&mut self, on_msg: &mut dyn FnMut(&PathBuf, &[u8])) -> usize {
+        let mut n = 0;
+        for i in 0..self.replies.len() {
+            // Bounded: a peer that keeps sending there is read again next time.
+            for _ in 0..Self::BATCH {
+                let Some(r) = self.replies.get(i) else { break };
+                let fd = r.sock.as_raw_fd();
+                let buf = self.bufs.get_mut(..Self::SLOT).unwrap_or_default();
+                let mut iov = [IoSliceMut::new(buf)];
+                let got = recvmsg::<UnixAddr>(fd, &mut iov, None, MsgFlags::MSG_DONTWAIT)
+                    .map(|m| (m.bytes, m.address));
+                let Ok((len, Some(from))) = got else {
+                    break;
+                };
+                let named = from.len() as usize > std::mem::size_of::<SaFamily>();
+                let Some(path) = from.path().filter(|_| named).map(Path::to_path_buf) else {
+                    continue;
+                };
+                tracing::warn!(from = %path.display(), "datagram at a reply socket (sent while the agent started?): handled");
+                on_msg(&path, self.bufs.get(..len.min(Self::SLOT)).unwrap_or(&[]));
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Whether sends to `peer` are currently non-blocking because an earlier send to it
     /// timed out (the datapath stopped reading).
     pub fn is_stuck(&self, peer: &Path) -> bool {

@@ -1367,6 +1367,44 @@ mod run_loop {
         assert_eq!(t.send_counts(), (9 + 12, 4 + 6));
     }
 
+    #[test]
+    fn datagrams_sent_to_the_agent_path_while_a_reply_socket_held_it_are_handled() {
+        let dir = tempfile::tempdir().unwrap();
+        let apath = dir.path().join("agent");
+        // Two datapaths act in the start-up window: one sends READY, one connects its
+        // socket to the path (so all its later datagrams go to that reply socket).
+        let early = bound_dp(&dir.path().join("early"));
+        let conn = bound_dp(&dir.path().join("conn"));
+        let mut k = 0;
+        let sock =
+            UnixSocket::bind_with_reply_sockets_observed(&apath, Mode::Nonblocking, 2, &mut |p| {
+                if k == 0 {
+                    early.send_to(&ready_with_id(7), p).unwrap();
+                } else {
+                    conn.connect(p).unwrap();
+                }
+                k += 1;
+            })
+            .unwrap();
+        let mut t = UnixTransport::new(sock, UnixTransport::NO_SPIN);
+        t.set_poll_interval(Duration::from_millis(1));
+        let mut got: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        let mut on = |p: &PathBuf, b: &[u8]| got.push((p.clone(), b.to_vec()));
+        conn.send(&ready_with_id(8)).unwrap();
+        // Bounded: an idle round reads the reply sockets.
+        for _ in 0..100 {
+            t.recv_batch(&mut on).unwrap();
+        }
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                (dir.path().join("conn"), ready_with_id(8)),
+                (dir.path().join("early"), ready_with_id(7)),
+            ]
+        );
+    }
+
     fn ready_with_id(id: u32) -> Vec<u8> {
         ccp_wire::Ready { id }.to_bytes().to_vec()
     }

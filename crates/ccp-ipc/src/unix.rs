@@ -71,6 +71,18 @@ impl UnixSocket {
         mode: Mode,
         replies: usize,
     ) -> Result<UnixSocket, IpcError> {
+        Self::bind_with_reply_sockets_observed(path, mode, replies, &mut |_| {})
+    }
+
+    /// [`bind_with_reply_sockets`](Self::bind_with_reply_sockets), calling `while_bound`
+    /// while each reply socket holds the path (for tests of that start-up window).
+    #[doc(hidden)]
+    pub fn bind_with_reply_sockets_observed(
+        path: impl Into<PathBuf>,
+        mode: Mode,
+        replies: usize,
+        while_bound: &mut dyn FnMut(&Path),
+    ) -> Result<UnixSocket, IpcError> {
         let path = path.into();
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -83,7 +95,7 @@ impl UnixSocket {
         }
         let mut reply = Vec::with_capacity(replies);
         for _ in 0..replies {
-            match bind_unlinked(&path) {
+            match bind_unlinked(&path, while_bound) {
                 Ok(s) => reply.push(s),
                 Err(e) => {
                     tracing::warn!(path = %shown, error = %e, "cannot create a reply socket");
@@ -142,8 +154,9 @@ impl UnixSocket {
 }
 
 /// A socket bound to `path` whose file is removed again: it keeps `path` as its address.
-fn bind_unlinked(path: &Path) -> std::io::Result<UnixDatagram> {
+fn bind_unlinked(path: &Path, while_bound: &mut dyn FnMut(&Path)) -> std::io::Result<UnixDatagram> {
     let s = UnixDatagram::bind(path)?;
+    while_bound(path);
     std::fs::remove_file(path)?;
     Ok(s)
 }

@@ -239,7 +239,13 @@ mod tests {
         dp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut buf = [0u8; 4096];
         let ready = ccp_wire::Ready { id: 1 }.to_bytes();
-        dp.send_to(&ready, &agent_path).unwrap();
+        // The path also exists for a few µs while the agent's reply sockets are bound
+        // (see `UnixSocket`): a send in a gap between them fails as if no agent were
+        // there yet, so retry (bounded); one that reaches a reply socket is handled.
+        while let Err(e) = dp.send_to(&ready, &agent_path) {
+            assert!(Instant::now() < deadline, "agent never reachable: {e}");
+            std::thread::yield_now();
+        }
         let mut types = Vec::new();
         for _ in 0..2 {
             let n = dp.recv(&mut buf).unwrap();
