@@ -1,7 +1,8 @@
 //! Real-clock benchmark: Mpps and p95 delay for Null, Max and ProjGradient on the simple
 //! pipeline, L2L3 (16 next hops) and the 16-leaf tree. Prints a table (not a test).
 //!
-//! `cargo bench -p batchy --bench pipelines` (env BATCHY_BENCH_ROUNDS, BATCHY_BENCH_PERIOD).
+//! `cargo bench -p batchy --bench pipelines` (env BATCHY_BENCH_ROUNDS, BATCHY_BENCH_PERIOD,
+//! BATCHY_BENCH_REPS, BATCHY_BENCH_CASES = comma-separated row-name substrings).
 
 use batchy::config::load_str;
 use batchy::engine::ClockMode;
@@ -96,7 +97,14 @@ fn main() {
         ("l2l3-16 (79.1us, NSDI)", &l2l3_nsdi),
         ("tree-16 (5ms)", &tree),
     ];
+    // BATCHY_BENCH_CASES: comma-separated substrings selecting rows (default: all).
+    let filter: Vec<String> = env("BATCHY_BENCH_CASES")
+        .map(|s| s.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
     for (name, text) in cases {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
         let ctrls = ["null", "max", "projgrad"];
         let mut res: Vec<Vec<(f64, f64, f64, bool)>> = vec![Vec::new(); 3];
         for _ in 0..reps {

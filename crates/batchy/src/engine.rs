@@ -334,9 +334,28 @@ impl Worker {
                 None
             }
             TcKind::WeightedFair(_) => {
-                let mut order = self.tcs[tc].children.clone();
-                order.sort_by(|a, b| self.tcs[*a].pass.total_cmp(&self.tcs[*b].pass));
-                for c in order {
+                // Children in increasing pass order (ties: child order), without
+                // allocating: select the smallest untried pass each time.
+                let n = self.tcs[tc].children.len();
+                if n > 128 {
+                    let mut order = self.tcs[tc].children.clone();
+                    order.sort_by(|a, b| self.tcs[*a].pass.total_cmp(&self.tcs[*b].pass));
+                    return order.into_iter().find_map(|c| self.pick(c, now));
+                }
+                let mut tried = 0u128;
+                for _ in 0..n {
+                    let mut best: Option<(usize, f64)> = None;
+                    for (i, &c) in self.tcs[tc].children.iter().enumerate() {
+                        let pass = self.tcs[c].pass;
+                        if tried & (1 << i) == 0
+                            && best.is_none_or(|(_, bp)| pass.total_cmp(&bp).is_lt())
+                        {
+                            best = Some((i, pass));
+                        }
+                    }
+                    let Some((i, _)) = best else { break };
+                    tried |= 1 << i;
+                    let c = self.tcs[tc].children[i];
                     if let Some(t) = self.pick(c, now) {
                         return Some(t);
                     }
@@ -369,13 +388,13 @@ impl Worker {
     /// Run one scheduling step at time `now` (virtual: the worker clock). Returns the
     /// packets produced, or None when no task was runnable.
     pub fn step(&mut self, epoch: Option<Instant>) -> Option<usize> {
+        let start = Instant::now();
         let now = match epoch {
-            Some(e) => e.elapsed().as_nanos() as u64,
+            Some(e) => start.saturating_duration_since(e).as_nanos() as u64,
             None => self.vclock,
         };
         self.next_ready = None;
         let t = self.pick(0, now)?;
-        let start = Instant::now();
         let (pkts, bits, vns) = self.run_task(t, epoch);
         let ns = match epoch {
             Some(_) => start.elapsed().as_nanos() as f64,
@@ -429,50 +448,38 @@ impl Worker {
     }
 
     fn dispatch(&mut self, node: usize) {
-        let mut out = std::mem::take(&mut self.out);
+        let Worker {
+            nodes,
+            out,
+            stack,
+            emit_buf,
+            chain_buf,
+            heap,
+            drops,
+            ..
+        } = self;
         let mut dropped = std::mem::take(&mut out.dropped);
-        let mut emitted = std::mem::take(&mut self.emit_buf);
-        let mut chained = std::mem::take(&mut self.chain_buf);
-        out.drain(|g, b| emitted.push((g, b)));
+        out.drain(|g, b| emit_buf.push((g, b)));
         // Mergeable igates collect batches (in ogate order); chained igates run
         // depth-first in ogate order, so they are pushed in reverse on the stack.
-        for (g, b) in emitted.drain(..) {
-            match self.nodes[node].ogates.get(g).copied().flatten() {
+        for (g, b) in emit_buf.drain(..) {
+            match nodes[node].ogates.get(g).copied().flatten() {
                 None => {
                     dropped += b.len() as u64;
                     out.recycle_packets(b);
                 }
                 Some((dst, ig)) => {
-                    if self.nodes[dst].indeg.get(ig).copied().unwrap_or(1) > 1 {
-                        self.merge_pending(dst, ig, b, &mut out);
+                    if nodes[dst].indeg.get(ig).copied().unwrap_or(1) > 1 {
+                        merge_pending(nodes, heap, dst, ig, b, out);
                     } else {
-                        chained.push((dst, ig, b));
+                        chain_buf.push((dst, ig, b));
                     }
                 }
             }
         }
-        self.stack.extend(chained.drain(..).rev());
-        self.emit_buf = emitted;
-        self.chain_buf = chained;
+        stack.extend(chain_buf.drain(..).rev());
         if dropped > 0 {
-            self.drops.fetch_add(dropped, Ordering::Relaxed);
-        }
-        self.out = out;
-    }
-
-    fn merge_pending(&mut self, dst: usize, ig: usize, mut b: Batch, out: &mut Out) {
-        let nd = &mut self.nodes[dst];
-        if let Some((_, last)) = nd.pending.iter_mut().rev().find(|(g, _)| *g == ig)
-            && last.len() + b.len() <= MAX_BURST
-        {
-            last.append(&mut b);
-            out.recycle(b);
-        } else {
-            nd.pending.push((ig, b));
-        }
-        if !nd.queued {
-            nd.queued = true;
-            self.heap.push(Reverse((nd.prio, dst)));
+            drops.fetch_add(dropped, Ordering::Relaxed);
         }
     }
 
@@ -494,7 +501,7 @@ impl Worker {
         nd.module.process(&mut ctx, 0, Vec::new(), &mut self.out);
         let mut pkts = 0usize;
         let mut bits = 0u64;
-        let mut produced = Vec::new();
+        let mut produced = std::mem::take(&mut self.emit_buf);
         self.out.drain(|g, b| produced.push((g, b)));
         for (_, b) in &produced {
             pkts += b.len();
@@ -504,14 +511,16 @@ impl Worker {
             self.tasks[t].ingress.add(pkts);
             vt += nd.vcost.0 + nd.vcost.1 * pkts as f64;
         }
-        for (g, b) in produced.into_iter().rev() {
+        for (g, b) in produced.drain(..).rev() {
             match self.nodes[root].ogates.get(g).copied().flatten() {
                 Some((dst, ig)) => self.stack.push((dst, ig, b)),
                 None => {
                     self.drops.fetch_add(b.len() as u64, Ordering::Relaxed);
+                    self.out.recycle_packets(b);
                 }
             }
         }
+        self.emit_buf = produced;
         loop {
             while let Some((node, ig, b)) = self.stack.pop() {
                 self.exec(node, ig, b, epoch, &mut vt);
@@ -519,16 +528,40 @@ impl Worker {
             let Some(Reverse((_, node))) = self.heap.pop() else {
                 break;
             };
-            self.nodes[node].queued = false;
-            let pending = std::mem::take(&mut self.nodes[node].pending);
-            for (ig, b) in pending.into_iter().rev() {
-                self.stack.push((node, ig, b));
-            }
+            let nd = &mut self.nodes[node];
+            nd.queued = false;
+            self.stack
+                .extend(nd.pending.drain(..).rev().map(|(ig, b)| (node, ig, b)));
         }
         if epoch.is_none() {
             self.vclock += vt.round() as u64;
         }
         (pkts, bits, vt)
+    }
+}
+
+/// Queue `b` on the mergeable igate `ig` of `dst`, appending to the last pending batch
+/// of that igate while the sum stays ≤ 32.
+fn merge_pending(
+    nodes: &mut [Node],
+    heap: &mut BinaryHeap<Reverse<(u32, usize)>>,
+    dst: usize,
+    ig: usize,
+    mut b: Batch,
+    out: &mut Out,
+) {
+    let nd = &mut nodes[dst];
+    if let Some((_, last)) = nd.pending.iter_mut().rev().find(|(g, _)| *g == ig)
+        && last.len() + b.len() <= MAX_BURST
+    {
+        last.append(&mut b);
+        out.recycle(b);
+    } else {
+        nd.pending.push((ig, b));
+    }
+    if !nd.queued {
+        nd.queued = true;
+        heap.push(Reverse((nd.prio, dst)));
     }
 }
 

@@ -58,38 +58,75 @@ impl FractionalBuffer {
     }
 
     /// Process one arriving batch, pushing every released batch into `emit` in order.
-    pub fn push_batch(&mut self, batch: Batch, mut emit: impl FnMut(Batch)) {
+    pub fn push_batch(&mut self, batch: Batch, emit: impl FnMut(Batch)) {
+        self.push_into(batch, &mut FnSink(emit));
+    }
+
+    fn push_into(&mut self, mut batch: Batch, sink: &mut impl BatchSink) {
         let q = self.trigger.get() as usize;
         if q == 0 {
             if !self.buf.is_empty() {
-                emit(std::mem::replace(
-                    &mut self.buf,
-                    Vec::with_capacity(MAX_BURST),
-                ));
+                let fresh = sink.fresh();
+                sink.emit(std::mem::replace(&mut self.buf, fresh));
             }
-            if !batch.is_empty() {
-                emit(batch);
+            if batch.is_empty() {
+                sink.recycle(batch);
+            } else {
+                sink.emit(batch);
             }
             return;
         }
         if self.buf.len() > q {
-            emit(std::mem::replace(
-                &mut self.buf,
-                Vec::with_capacity(MAX_BURST),
-            ));
+            let fresh = sink.fresh();
+            sink.emit(std::mem::replace(&mut self.buf, fresh));
+        }
+        if self.buf.is_empty() && batch.len() == q {
+            // Exactly one full batch: pass it on without moving packets.
+            sink.emit(batch);
+            return;
         }
         let mut remaining = batch.len();
-        let mut incoming = batch.into_iter();
+        let mut incoming = batch.drain(..);
         while self.buf.len() + remaining >= q {
             let need = q - self.buf.len();
             self.buf.extend(incoming.by_ref().take(need));
             remaining -= need;
-            emit(std::mem::replace(
-                &mut self.buf,
-                Vec::with_capacity(MAX_BURST),
-            ));
+            let fresh = sink.fresh();
+            sink.emit(std::mem::replace(&mut self.buf, fresh));
         }
         self.buf.extend(incoming);
+        sink.recycle(batch);
+    }
+}
+
+/// Where a fractional buffer sends released batches and gets empty ones.
+trait BatchSink {
+    fn fresh(&mut self) -> Batch;
+    fn emit(&mut self, b: Batch);
+    fn recycle(&mut self, b: Batch);
+}
+
+struct FnSink<F>(F);
+
+impl<F: FnMut(Batch)> BatchSink for FnSink<F> {
+    fn fresh(&mut self) -> Batch {
+        Vec::with_capacity(MAX_BURST)
+    }
+    fn emit(&mut self, b: Batch) {
+        (self.0)(b);
+    }
+    fn recycle(&mut self, _b: Batch) {}
+}
+
+impl BatchSink for Out {
+    fn fresh(&mut self) -> Batch {
+        self.new_batch()
+    }
+    fn emit(&mut self, b: Batch) {
+        Out::emit(self, 0, b);
+    }
+    fn recycle(&mut self, b: Batch) {
+        Out::recycle(self, b);
     }
 }
 
@@ -99,6 +136,6 @@ impl Module for FractionalBuffer {
     }
 
     fn process(&mut self, _ctx: &mut Ctx<'_>, _igate: usize, batch: Batch, out: &mut Out) {
-        self.push_batch(batch, |b| out.emit(0, b));
+        self.push_into(batch, out);
     }
 }

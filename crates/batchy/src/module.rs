@@ -44,6 +44,10 @@ impl Ctx<'_> {
 #[derive(Default)]
 pub struct Out {
     gates: Vec<Batch>,
+    /// Gates < 64 that received packets since the last drain (bit per gate).
+    used: u64,
+    /// Some gate ≥ 64 received packets since the last drain (scan them all).
+    used_high: bool,
     explicit: Vec<(usize, Batch)>,
     spare: Vec<Batch>,
     free: Vec<Packet>,
@@ -58,9 +62,15 @@ impl Out {
     }
 
     /// Send one packet out of `gate` (packets of one gate form one batch).
+    #[inline]
     pub fn push(&mut self, gate: usize, p: Packet) {
         if self.gates.len() <= gate {
             self.gates.resize_with(gate + 1, Vec::new);
+        }
+        if gate < 64 {
+            self.used |= 1 << gate;
+        } else {
+            self.used_high = true;
         }
         self.gates[gate].push(p);
     }
@@ -121,16 +131,31 @@ impl Out {
         for (g, b) in self.explicit.drain(..) {
             sink(g, b);
         }
-        for g in 0..self.gates.len() {
-            if !self.gates[g].is_empty() {
-                let fresh = self
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(MAX_BURST));
-                let b = std::mem::replace(&mut self.gates[g], fresh);
-                sink(g, b);
+        // Only the gates used since the last drain, in gate order.
+        let mut used = std::mem::take(&mut self.used);
+        let high = std::mem::take(&mut self.used_high);
+        while used != 0 {
+            let g = used.trailing_zeros() as usize;
+            used &= used - 1;
+            self.drain_gate(g, &mut sink);
+        }
+        if high {
+            for g in 64..self.gates.len() {
+                self.drain_gate(g, &mut sink);
             }
         }
+    }
+
+    fn drain_gate(&mut self, g: usize, sink: &mut impl FnMut(usize, Batch)) {
+        if self.gates[g].is_empty() {
+            return;
+        }
+        let fresh = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(MAX_BURST));
+        let b = std::mem::replace(&mut self.gates[g], fresh);
+        sink(g, b);
     }
 }
 

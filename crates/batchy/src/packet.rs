@@ -17,12 +17,35 @@ pub struct Meta {
     pub attr: [u64; META_SLOTS],
 }
 
-/// One packet: its bytes (starting at the Ethernet header) and metadata.
+/// The storage behind a [`Packet`] handle: bytes (starting at the Ethernet header) and
+/// metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Packet {
+pub struct PacketData {
     data: Vec<u8>,
     /// Metadata attached to the packet.
     pub meta: Meta,
+}
+
+/// One packet: a handle (one pointer) to its bytes and metadata.
+///
+/// Batches hold handles, so moving a packet between batches, gates and queues moves
+/// 8 bytes; the storage is recycled through the worker's packet pool
+/// ([`crate::module::Out::new_packet`]) instead of being freed and reallocated. Fields
+/// of [`PacketData`] (`p.meta`) are reached through `Deref`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Packet(Box<PacketData>);
+
+impl std::ops::Deref for Packet {
+    type Target = PacketData;
+    fn deref(&self) -> &PacketData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Packet {
+    fn deref_mut(&mut self) -> &mut PacketData {
+        &mut self.0
+    }
 }
 
 impl Packet {
@@ -30,19 +53,22 @@ impl Packet {
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let mut data = Vec::with_capacity(bytes.len() + 64);
         data.extend_from_slice(bytes);
-        Packet {
+        Packet(Box::new(PacketData {
             data,
             meta: Meta::default(),
-        }
+        }))
     }
 
     /// Replace the bytes (keeps the allocation) and reset the metadata.
     pub fn set_bytes(&mut self, bytes: &[u8]) {
-        self.data.clear();
-        self.data.extend_from_slice(bytes);
-        self.meta = Meta::default();
+        let d = &mut *self.0;
+        d.data.clear();
+        d.data.extend_from_slice(bytes);
+        d.meta = Meta::default();
     }
+}
 
+impl PacketData {
     /// The packet bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.data
@@ -88,28 +114,65 @@ impl Packet {
     }
 
     /// Read a big-endian unsigned field of `size` ≤ 8 bytes at `off`, if in range.
+    #[inline]
     pub fn read_be(&self, off: usize, size: usize) -> Option<u64> {
-        let s = self.data.get(off..off + size)?;
-        if size > 8 {
+        if size > 8 || size == 0 {
+            return (size == 0 && off <= self.data.len()).then_some(0);
+        }
+        let end = off.checked_add(size)?;
+        if end > self.data.len() {
             return None;
         }
-        Some(s.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+        // Fast path: one 8-byte load ending at `end` (or starting at `off`), no memcpy
+        // call for the variable size.
+        if end >= 8 {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&self.data[end - 8..end]);
+            let v = u64::from_be_bytes(w);
+            Some(if size == 8 {
+                v
+            } else {
+                v & ((1u64 << (8 * size)) - 1)
+            })
+        } else {
+            Some(
+                self.data[off..end]
+                    .iter()
+                    .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+            )
+        }
     }
 
     /// Write a big-endian unsigned field of `size` ≤ 8 bytes at `off`; false if out of range.
+    #[inline]
     pub fn write_be(&mut self, off: usize, size: usize, value: u64) -> bool {
         if size > 8 {
             return false;
         }
-        match self.data.get_mut(off..off + size) {
-            Some(s) => {
-                for (i, b) in s.iter_mut().enumerate() {
-                    *b = (value >> (8 * (size - 1 - i))) as u8;
-                }
-                true
-            }
-            None => false,
+        let Some(end) = off.checked_add(size) else {
+            return false;
+        };
+        if end > self.data.len() {
+            return false;
         }
+        if end >= 8 && size > 0 {
+            // Read-modify-write of the 8 bytes ending at `end`.
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&self.data[end - 8..end]);
+            let old = u64::from_be_bytes(w);
+            let m = if size == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * size)) - 1
+            };
+            let new = (old & !m) | (value & m);
+            self.data[end - 8..end].copy_from_slice(&new.to_be_bytes());
+        } else {
+            for (i, b) in self.data[off..end].iter_mut().enumerate() {
+                *b = (value >> (8 * (size - 1 - i))) as u8;
+            }
+        }
+        true
     }
 }
 
@@ -214,16 +277,15 @@ impl Template {
 /// RFC 1071 checksum of an IPv4 header whose checksum field is treated as zero.
 pub fn ipv4_checksum(hdr: &[u8]) -> u16 {
     let mut sum: u32 = 0;
-    for (i, pair) in hdr.chunks(2).enumerate() {
-        if i == 5 {
-            continue; // checksum field
+    let mut words = hdr.chunks_exact(2);
+    for (i, pair) in words.by_ref().enumerate() {
+        if i != 5 {
+            // word 5 is the checksum field
+            sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
         }
-        let w = if pair.len() == 2 {
-            u16::from_be_bytes([pair[0], pair[1]])
-        } else {
-            u16::from(pair[0]) << 8
-        };
-        sum += u32::from(w);
+    }
+    if let [last] = words.remainder() {
+        sum += u32::from(*last) << 8;
     }
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -270,6 +332,35 @@ mod tests {
         assert_eq!(p.read_be(off::IP_DST, 4), Some(0x0a00_0101));
         let hdr = &p.bytes()[14..34];
         assert_eq!(u16::from_be_bytes([hdr[10], hdr[11]]), ipv4_checksum(hdr));
+    }
+
+    fn naive_read(d: &[u8], off: usize, size: usize) -> Option<u64> {
+        let s = d.get(off..off.checked_add(size)?)?;
+        (size <= 8).then(|| s.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b)))
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time field accessors agree with a byte loop everywhere,
+        /// including short packets and out-of-range fields.
+        #[test]
+        fn read_write_be_match_byte_loop(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            off in 0usize..28,
+            size in 0usize..10,
+            value in proptest::prelude::any::<u64>(),
+        ) {
+            let mut p = Packet::from_bytes(&bytes);
+            proptest::prop_assert_eq!(p.read_be(off, size), naive_read(&bytes, off, size));
+            let mut want = bytes.clone();
+            let ok = size <= 8 && off + size <= want.len();
+            if ok {
+                for i in 0..size {
+                    want[off + i] = (value >> (8 * (size - 1 - i))) as u8;
+                }
+            }
+            proptest::prop_assert_eq!(p.write_be(off, size, value), ok);
+            proptest::prop_assert_eq!(p.bytes(), &want[..]);
+        }
     }
 
     #[test]

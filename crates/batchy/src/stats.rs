@@ -92,16 +92,18 @@ impl FlowStats {
         }
     }
 
-    /// Record the delays of a batch (each value in ns, clamped to the histogram range).
-    pub fn record(&self, delays: &[u64], bytes: u64) {
-        self.packets
-            .fetch_add(delays.len() as u64, Ordering::Relaxed);
+    /// Record the delays of a batch as run-length pairs `(delay ns, packets)` (each
+    /// delay clamped to the histogram range). Exact: a pair records its delay once per
+    /// packet (`record_n`), so equal delays of one batch cost one histogram update.
+    pub fn record(&self, delays: &[(u64, u64)], bytes: u64) {
+        let packets: u64 = delays.iter().map(|d| d.1).sum();
+        self.packets.fetch_add(packets, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         if let Ok(mut g) = self.hist.lock()
             && let Some(h) = g.as_mut()
         {
-            for &d in delays {
-                h.saturating_record(d.clamp(1, MEASURE_MAX_NS));
+            for &(d, n) in delays {
+                h.saturating_record_n(d.clamp(1, MEASURE_MAX_NS), n);
             }
         }
     }

@@ -206,3 +206,97 @@ fn metadata_split_and_weighted_split() {
             .is_err()
     );
 }
+
+#[test]
+fn measure_records_every_packet_per_flow() {
+    use batchy::module::Module;
+    use batchy::modules::Measure;
+    use batchy::stats::FlowStats;
+    use std::sync::Arc;
+    let stats: Arc<[Arc<FlowStats>]> =
+        vec![Arc::new(FlowStats::new()), Arc::new(FlowStats::new())].into();
+    let mut m = Measure::new(stats.clone(), None);
+    // (flow, ts): runs of equal timestamps inside and across flows.
+    let spec = [
+        (0, 10),
+        (0, 10),
+        (1, 20),
+        (0, 30),
+        (0, 10),
+        (1, 20),
+        (1, 25),
+    ];
+    let batch: Batch = spec
+        .iter()
+        .map(|&(f, ts)| {
+            let mut p = pkt(Template::default());
+            p.meta.flow = f;
+            p.meta.ts = ts;
+            p
+        })
+        .collect();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let mut ctx = Ctx {
+        now: Now::Virtual(100),
+        rng: &mut rng,
+        tsc_ghz: 2.5,
+    };
+    let mut out = Out::new();
+    m.process(&mut ctx, 0, batch, &mut out);
+    let mut passed = 0;
+    out.drain(|_, b| passed += b.len());
+    assert_eq!(passed, spec.len(), "Measure passes every packet on");
+    // Flow 0 delays 90, 90, 70, 90; flow 1 delays 80, 80, 75.
+    let f0 = stats[0].take();
+    assert_eq!(f0.count, 4);
+    assert_eq!(f0.p95, 90.0);
+    assert!((f0.mean - 85.0).abs() < 0.5, "mean {}", f0.mean);
+    let f1 = stats[1].take();
+    assert_eq!(f1.count, 3);
+    assert_eq!(f1.p95, 80.0);
+    assert!((f1.mean - 235.0 / 3.0).abs() < 0.5, "mean {}", f1.mean);
+    assert_eq!(stats[0].totals().0, 4);
+    assert_eq!(stats[1].totals().0, 3);
+    assert_eq!(stats[0].take().count, 0, "clear on read");
+}
+
+#[test]
+fn queue_ring_is_fifo_bounded_and_signals_overload() {
+    use batchy::module::Module;
+    use batchy::modules::{QueueIn, QueueOut, QueueShared};
+    use std::sync::Arc;
+    let q = Arc::new(QueueShared::new(64, true));
+    let mut qin = QueueIn(q.clone());
+    let mut qout = QueueOut(q.clone());
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let mut ctx = Ctx {
+        now: Now::Virtual(0),
+        rng: &mut rng,
+        tsc_ghz: 2.5,
+    };
+    let mut out = Out::new();
+    let mk = |from: u64, n: u64| -> Batch {
+        (from..from + n)
+            .map(|i| {
+                let mut p = pkt(Template::default());
+                p.meta.ts = i;
+                p
+            })
+            .collect()
+    };
+    qin.process(&mut ctx, 0, mk(0, 32), &mut out);
+    assert!(!q.overloaded());
+    qin.process(&mut ctx, 0, mk(32, 32), &mut out);
+    assert_eq!(q.len(), 64);
+    assert!(q.overloaded(), "above 90 % of 64");
+    qin.process(&mut ctx, 0, mk(64, 5), &mut out);
+    assert_eq!(q.drops(), 5, "a full ring drops the excess");
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        qout.process(&mut ctx, 0, Vec::new(), &mut out);
+        out.drain(|_, b| got.extend(b.iter().map(|p| p.meta.ts)));
+    }
+    assert_eq!(got, (0..64).collect::<Vec<_>>(), "FIFO, 32 per dequeue");
+    assert!(!q.overloaded(), "cleared below 15 %");
+    assert!(q.is_empty());
+}

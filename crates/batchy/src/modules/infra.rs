@@ -1,9 +1,9 @@
 //! Infrastructure modules: traffic source, timestamp, measure, sink and task queues.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crossbeam_queue::ArrayQueue;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -121,10 +121,14 @@ impl Module for Timestamp {
 }
 
 /// Egress measurement: records `now − ts` into the packet's flow histogram.
+///
+/// One clock read per batch (as BESS's `Measure`); consecutive packets of one flow with
+/// the same timestamp (one source batch) are recorded as one `(delay, count)` pair —
+/// the histogram content is the same as recording each packet.
 pub struct Measure {
     flows: Arc<[Arc<FlowStats>]>,
     fixed: Option<u32>,
-    delays: Vec<u64>,
+    delays: Vec<(u64, u64)>,
 }
 
 impl Measure {
@@ -151,8 +155,14 @@ impl Module for Measure {
             let flow = self.fixed.unwrap_or(batch[i].meta.flow);
             self.delays.clear();
             let mut bytes = 0u64;
+            let mut last_ts = None;
             while i < batch.len() && self.fixed.unwrap_or(batch[i].meta.flow) == flow {
-                self.delays.push(now.saturating_sub(batch[i].meta.ts));
+                let ts = batch[i].meta.ts;
+                match self.delays.last_mut() {
+                    Some(run) if last_ts == Some(ts) => run.1 += 1,
+                    _ => self.delays.push((now.saturating_sub(ts), 1)),
+                }
+                last_ts = Some(ts);
                 bytes += batch[i].len() as u64;
                 i += 1;
             }
@@ -182,9 +192,14 @@ pub const BACKPRESSURE_HIGH: f64 = 0.9;
 pub const BACKPRESSURE_LOW: f64 = 0.15;
 
 /// The ring shared by a queue's enqueue side and its dequeue task.
+///
+/// A bounded FIFO of packet handles behind a mutex taken once per batch (enqueue or
+/// dequeue of up to 32 packets), not once per packet: per-packet cost is one 8-byte
+/// move. The overload flag is an atomic read by the scheduler without the lock.
 #[derive(Debug)]
 pub struct QueueShared {
-    ring: ArrayQueue<Packet>,
+    ring: Mutex<VecDeque<Packet>>,
+    capacity: usize,
     backpressure: bool,
     overloaded: AtomicBool,
     drops: AtomicU64,
@@ -193,8 +208,10 @@ pub struct QueueShared {
 impl QueueShared {
     /// A ring of `size` packets.
     pub fn new(size: usize, backpressure: bool) -> Self {
+        let capacity = size.max(1);
         QueueShared {
-            ring: ArrayQueue::new(size.max(1)),
+            ring: Mutex::new(VecDeque::with_capacity(capacity)),
+            capacity,
             backpressure,
             overloaded: AtomicBool::new(false),
             drops: AtomicU64::new(0),
@@ -213,12 +230,20 @@ impl QueueShared {
 
     /// Current occupancy.
     pub fn len(&self) -> usize {
-        self.ring.len()
+        self.ring.lock().map_or(0, |r| r.len())
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.ring.is_empty()
+        self.len() == 0
+    }
+
+    fn high(&self, len: usize) -> bool {
+        len as f64 > BACKPRESSURE_HIGH * self.capacity as f64
+    }
+
+    fn low(&self, len: usize) -> bool {
+        (len as f64) < BACKPRESSURE_LOW * self.capacity as f64
     }
 }
 
@@ -229,14 +254,22 @@ impl Module for QueueIn {
     fn class(&self) -> &'static str {
         "Queue"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, _out: &mut Out) {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
         let q = &self.0;
-        for p in batch {
-            if q.ring.push(p).is_err() {
-                q.drops.fetch_add(1, Ordering::Relaxed);
-            }
+        let Ok(mut ring) = q.ring.lock() else {
+            q.drops.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            out.recycle_packets(batch);
+            return;
+        };
+        let room = q.capacity.saturating_sub(ring.len()).min(batch.len());
+        ring.extend(batch.drain(..room));
+        let len = ring.len();
+        drop(ring);
+        if !batch.is_empty() {
+            q.drops.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
-        if q.ring.len() as f64 > BACKPRESSURE_HIGH * q.ring.capacity() as f64 {
+        out.recycle_packets(batch);
+        if q.high(len) {
             q.overloaded.store(true, Ordering::Relaxed);
         }
     }
@@ -252,13 +285,15 @@ impl Module for QueueOut {
     fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, _b: Batch, out: &mut Out) {
         let q = &self.0;
         let mut batch = out.new_batch();
-        while batch.len() < MAX_BURST {
-            match q.ring.pop() {
-                Some(p) => batch.push(p),
-                None => break,
+        let len = match q.ring.lock() {
+            Ok(mut ring) => {
+                let n = ring.len().min(MAX_BURST);
+                batch.extend(ring.drain(..n));
+                ring.len()
             }
-        }
-        if (q.ring.len() as f64) < BACKPRESSURE_LOW * q.ring.capacity() as f64 {
+            Err(_) => 0,
+        };
+        if q.low(len) {
             q.overloaded.store(false, Ordering::Relaxed);
         }
         if batch.is_empty() {

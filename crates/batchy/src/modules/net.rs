@@ -122,11 +122,12 @@ impl Module for RandomSplit {
     fn class(&self) -> &'static str {
         "RandomSplit"
     }
-    fn process(&mut self, ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for p in batch {
+    fn process(&mut self, ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.drain(..) {
             let g = ctx.rng.random_range(0..self.gates);
             out.push(g, p);
         }
+        out.recycle(batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (10.0, 3.0)
@@ -167,13 +168,14 @@ impl Module for WeightedRandomSplit {
     fn class(&self) -> &'static str {
         "WeightedRandomSplit"
     }
-    fn process(&mut self, ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
+    fn process(&mut self, ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
         let last = self.cum.len() - 1;
-        for p in batch {
+        for p in batch.drain(..) {
             let u: f64 = ctx.rng.random();
             let g = self.cum.iter().position(|&c| u < c).unwrap_or(last);
             out.push(g, p);
         }
+        out.recycle(batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (10.0, 4.0)
@@ -183,8 +185,14 @@ impl Module for WeightedRandomSplit {
 /// Exact match on up to 16 bytes of packet fields.
 pub struct ExactMatch {
     fields: Vec<FieldSpec>,
-    table: FastMap<u128, usize>,
+    table: EmTable,
     default_gate: Option<usize>,
+}
+
+/// Keys of at most 8 bytes (the common case: ethertype, MAC, IP) use a `u64` map.
+enum EmTable {
+    Narrow(FastMap<u64, usize>),
+    Wide(FastMap<u128, usize>),
 }
 
 impl ExactMatch {
@@ -198,7 +206,7 @@ impl ExactMatch {
         if fields.is_empty() || total > 16 || fields.iter().any(|f| f.size == 0 || f.size > 8) {
             return Err("ExactMatch needs 1..=8-byte fields totalling at most 16 bytes".into());
         }
-        let mut table = FastMap::default();
+        let mut keys = Vec::with_capacity(rules.len());
         for (i, r) in rules.iter().enumerate() {
             if r.values.len() != fields.len() {
                 return Err(format!(
@@ -216,13 +224,41 @@ impl ExactMatch {
                 };
                 key = (key << (8 * f.size)) | u128::from(v & m);
             }
-            table.insert(key, r.gate);
+            keys.push((key, r.gate));
         }
+        let table = if total <= 8 {
+            EmTable::Narrow(keys.into_iter().map(|(k, g)| (k as u64, g)).collect())
+        } else {
+            EmTable::Wide(keys.into_iter().collect())
+        };
         Ok(ExactMatch {
             fields: fields.to_vec(),
             table,
             default_gate,
         })
+    }
+
+    fn key(&self, p: &crate::packet::Packet) -> Option<u128> {
+        let mut key: u128 = 0;
+        for f in &self.fields {
+            key = (key << (8 * f.size)) | u128::from(p.read_be(f.offset, f.size)?);
+        }
+        Some(key)
+    }
+
+    /// The output gate for a packet (rule, else the default gate).
+    fn gate(&self, p: &crate::packet::Packet) -> Option<usize> {
+        let hit = match &self.table {
+            EmTable::Narrow(t) => {
+                let key = match self.fields.as_slice() {
+                    [f] => p.read_be(f.offset, f.size),
+                    _ => self.key(p).map(|k| k as u64),
+                };
+                key.and_then(|k| t.get(&k).copied())
+            }
+            EmTable::Wide(t) => self.key(p).and_then(|k| t.get(&k).copied()),
+        };
+        hit.or(self.default_gate)
     }
 }
 
@@ -230,30 +266,14 @@ impl Module for ExactMatch {
     fn class(&self) -> &'static str {
         "ExactMatch"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for p in batch {
-            let mut key: u128 = 0;
-            let mut ok = true;
-            for f in &self.fields {
-                match p.read_be(f.offset, f.size) {
-                    Some(v) => key = (key << (8 * f.size)) | u128::from(v),
-                    None => {
-                        ok = false;
-                        break;
-                    }
-                }
-            }
-            let gate = if ok {
-                self.table.get(&key).copied()
-            } else {
-                None
-            }
-            .or(self.default_gate);
-            match gate {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.drain(..) {
+            match self.gate(&p) {
                 Some(g) => out.push(g, p),
                 None => out.drop_packet(p),
             }
         }
+        out.recycle(batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (40.0, 10.0)
@@ -296,8 +316,8 @@ impl Module for IpLookup {
     fn class(&self) -> &'static str {
         "IPLookup"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.drain(..) {
             let g = p
                 .read_be(off::IP_DST, 4)
                 .and_then(|d| self.lookup(d as u32));
@@ -306,6 +326,7 @@ impl Module for IpLookup {
                 None => out.drop_packet(p),
             }
         }
+        out.recycle(batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (68.5, 27.5)
@@ -354,8 +375,8 @@ impl Module for Acl {
     fn class(&self) -> &'static str {
         "ACL"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.drain(..) {
             let f = (
                 p.read_be(off::IP_SRC, 4),
                 p.read_be(off::IP_DST, 4),
@@ -383,6 +404,7 @@ impl Module for Acl {
                 out.drop_packet(p);
             }
         }
+        out.recycle(batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (122.3, 30.4)
@@ -533,8 +555,8 @@ impl Module for VlanSplit {
     fn class(&self) -> &'static str {
         "VLANSplit"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.drain(..) {
             let g = if p.read_be(12, 2) == Some(0x8100) {
                 p.read_be(14, 2).map(|t| (t & 0x0fff) as usize).unwrap_or(0)
             } else {
@@ -546,6 +568,7 @@ impl Module for VlanSplit {
                 out.drop_packet(p);
             }
         }
+        out.recycle(batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (10.0, 3.0)
@@ -635,8 +658,8 @@ impl Module for VxlanDecap {
     fn class(&self) -> &'static str {
         "VXLANDecap"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for mut p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for mut p in batch.drain(..) {
             match p.read_be(46, 3) {
                 Some(vni) if p.len() >= 50 + 14 => {
                     p.meta.attr[0] = vni;
@@ -646,6 +669,7 @@ impl Module for VxlanDecap {
                 _ => out.drop_packet(p),
             }
         }
+        out.recycle(batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (10.0, 12.0)
@@ -779,8 +803,8 @@ impl Module for MetaSplit {
     fn class(&self) -> &'static str {
         "Split"
     }
-    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, batch: Batch, out: &mut Out) {
-        for p in batch {
+    fn process(&mut self, _ctx: &mut Ctx<'_>, _ig: usize, mut batch: Batch, out: &mut Out) {
+        for p in batch.drain(..) {
             let g = p.meta.attr[self.slot] as usize;
             if g < self.gates {
                 out.push(g, p);
@@ -788,6 +812,7 @@ impl Module for MetaSplit {
                 out.drop_packet(p);
             }
         }
+        out.recycle(batch);
     }
     fn virtual_cost(&self, _g: f64) -> (f64, f64) {
         (10.0, 3.0)
