@@ -561,6 +561,21 @@ impl Batchy {
                 MAX_GATES - 1
             )));
         }
+        let n_out = f.kind.ogates();
+        if ogate >= n_out {
+            return Err(BatchyError::Invalid(format!(
+                "edge {} -> {}: unknown ogate {ogate} of {:?} ({} has {})",
+                f.name,
+                t.name,
+                f.name,
+                f.kind.class(),
+                match n_out {
+                    0 => "no output gates".to_string(),
+                    1 => "1 output gate: 0".to_string(),
+                    n => format!("{n} output gates: 0..={}", n - 1),
+                }
+            )));
+        }
         if self.edges.iter().any(|e| e.0 == from.0 && e.1 == ogate) {
             return Err(BatchyError::Invalid(format!(
                 "module {:?} ogate {ogate} is connected twice",
@@ -657,7 +672,9 @@ impl Batchy {
 
     /// Whether a module gets a fractional buffer.
     pub fn is_controlled(&self, id: ModuleId) -> bool {
-        let m = &self.modules[id.0];
+        let Some(m) = self.modules.get(id.0) else {
+            return false;
+        };
         if matches!(m.kind, ModuleKind::Queue { .. }) {
             return false;
         }

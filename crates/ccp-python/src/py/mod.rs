@@ -16,6 +16,7 @@ mod alg;
 mod bench;
 mod mock;
 mod objects;
+mod pybatchy;
 mod run;
 mod sim;
 mod values;
@@ -131,6 +132,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<objects::PyReport>()?;
     m.add_class::<run::StopFlag>()?;
     m.add_class::<mock::MockDatapath>()?;
+    pybatchy::register(m)?;
     m.add_function(wrap_pyfunction!(try_compile, m)?)?;
     m.add_function(wrap_pyfunction!(report_fields, m)?)?;
     m.add_function(wrap_pyfunction!(run::run_agent, m)?)?;
