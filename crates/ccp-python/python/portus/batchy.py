@@ -54,6 +54,7 @@ __all__ = [
     "BatchyError",
     "Flow",
     "Module",
+    "ModuleHandle",
     "ModuleSpec",
     "Task",
     "Worker",
